@@ -1,0 +1,134 @@
+"""Connect to NATS the way every lesson does: one call, the real nats-py client back.
+
+Where the server comes from, in order: the ``url`` you pass, else ``NATS_URL`` (set by
+``make lab`` so every notebook shares one server), else a server private to this kernel,
+started on first use and stopped when the kernel ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+import nats
+from nats.aio.client import Client
+
+from .errors import ConnectError
+from .server import NatsServer, start_server
+
+__all__ = ["connect", "kernel_server", "resolve_url"]
+
+log = logging.getLogger("fanout_kit")
+CONNECT_TIMEOUT = 2.0
+_kernel_server: NatsServer | None = None
+
+
+async def kernel_server() -> NatsServer:
+    """The bundled server private to this process, started on first use."""
+    global _kernel_server
+    if _kernel_server is None or not _kernel_server.running:
+        _kernel_server = await start_server()
+    return _kernel_server
+
+
+async def resolve_url(url: str | None = None) -> str:
+    """The URL :func:`connect` would use: ``url``, else ``NATS_URL``, else the kernel server."""
+    if url:
+        return url
+    env = os.environ.get("NATS_URL", "").strip()
+    if env:
+        return env
+    return (await kernel_server()).url
+
+
+def _credentials_from_env() -> dict[str, Any]:
+    """Credentials the way the ``nats`` CLI reads them: NATS_CREDS, NATS_USER/PASSWORD, NATS_TOKEN."""
+    opts: dict[str, Any] = {}
+    if creds := os.environ.get("NATS_CREDS"):
+        if not os.path.isfile(creds):
+            raise ConnectError(
+                f"NATS_CREDS={creds} is not a file. Point it at a .creds file or unset it."
+            )
+        opts["user_credentials"] = creds
+    if user := os.environ.get("NATS_USER"):
+        opts["user"] = user
+        opts["password"] = os.environ.get("NATS_PASSWORD", "")
+    if token := os.environ.get("NATS_TOKEN"):
+        opts["token"] = token
+    return opts
+
+
+async def _reachable(servers: list[str], timeout: float) -> bool:
+    for server in servers:
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222),
+                timeout,
+            )
+        except (OSError, asyncio.TimeoutError):
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False
+
+
+async def connect(
+    url: str | None = None,
+    *,
+    name: str = "fanout-kit",
+    timeout: float = CONNECT_TIMEOUT,
+    **options: Any,
+) -> Client:
+    """Return a connected nats-py client; ``client.jetstream()`` gives JetStream.
+
+    ``options`` go straight to ``nats.connect`` (e.g. ``error_cb``, ``user_credentials``).
+    An unreachable server raises :class:`ConnectError` within ``timeout`` seconds, naming the
+    URL and what to try, instead of nats-py's two-minute retry loop.
+    """
+    if timeout <= 0:
+        raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+    target = await resolve_url(url)
+    servers = [s.strip() for s in target.split(",") if s.strip()]
+    source = "the url argument" if url else ("NATS_URL" if os.environ.get("NATS_URL") else None)
+
+    def failure(reason: str) -> ConnectError:
+        hint = (
+            f"It came from {source}: check the server is running there, "
+            "or unset NATS_URL to use the kit's bundled server (`fanout-kit server` runs one)."
+            if source
+            else "The kit's bundled server should be running; `fanout-kit doctor` checks it."
+        )
+        return ConnectError(f"Could not connect to NATS at {target}: {reason}. {hint}")
+
+    if not await _reachable(servers, timeout):
+        raise failure(f"nothing accepted a TCP connection within {timeout:g} s")
+
+    async def quiet_error(exc: Exception) -> None:
+        log.debug("nats client error: %r", exc)
+
+    settings: dict[str, Any] = {
+        "servers": servers,
+        "name": name,
+        "connect_timeout": timeout,
+        "reconnect_time_wait": 0.25,
+        "error_cb": quiet_error,
+    }
+    settings.update(_credentials_from_env())
+    settings.update(options)
+    client = nats.NATS()
+    try:
+        await asyncio.wait_for(client.connect(**settings), timeout)
+    except asyncio.TimeoutError:
+        await client.close()
+        raise failure(f"no NATS handshake within {timeout:g} s") from None
+    except Exception as exc:
+        await client.close()
+        raise failure(f"{type(exc).__name__}: {exc}") from exc
+    return client

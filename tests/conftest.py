@@ -1,0 +1,57 @@
+"""Shared fixtures: one real bundled nats-server for the whole test session.
+
+Tests that need a server of their own (restart, kill, config) start one with
+``fanout_kit.start_server()`` and stop it themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+from nats.aio.client import Client
+
+import fanout_kit
+from fanout_kit.server import NatsServer
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[NatsServer]:
+    """The session's shared server (sync fixture: the server is not tied to an event loop)."""
+    srv = asyncio.run(fanout_kit.start_server(name="fanout-kit-tests"))
+    yield srv
+    asyncio.run(srv.stop())
+
+
+@pytest.fixture
+async def nc(server: NatsServer) -> AsyncIterator[Client]:
+    client = await fanout_kit.connect(server.url)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def js(nc: Client):  # type: ignore[no-untyped-def]
+    return nc.jetstream()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Block until ``predicate()`` is true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.01)
+
+
+async def async_wait_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    """Async twin of :func:`wait_until`, for tests running on an event loop."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.01)
