@@ -110,7 +110,10 @@ async def connect(
     if not await _reachable(servers, timeout):
         raise failure(f"nothing accepted a TCP connection within {timeout:g} s")
 
+    seen: list[Exception] = []
+
     async def quiet_error(exc: Exception) -> None:
+        seen.append(exc)
         log.debug("nats client error: %r", exc)
 
     settings: dict[str, Any] = {
@@ -122,12 +125,24 @@ async def connect(
     }
     settings.update(_credentials_from_env())
     settings.update(options)
+    if "error_cb" in options:  # the caller's callback sees errors after ours records them
+        theirs = options["error_cb"]
+
+        async def both(exc: Exception) -> None:
+            await quiet_error(exc)
+            await theirs(exc)
+
+        settings["error_cb"] = both
     client = nats.NATS()
     try:
         await asyncio.wait_for(client.connect(**settings), timeout)
     except TimeoutError:
         await client.close()
-        raise failure(f"no NATS handshake within {timeout:g} s") from None
+        # A server's own -ERR (e.g. 'Authorization Violation') says more than the socket error
+        # that follows it, so prefer it.
+        telling = [e for e in seen if not isinstance(e, OSError)] or seen
+        last = f" (last error: {telling[-1]})" if telling else ""
+        raise failure(f"no NATS handshake within {timeout:g} s{last}") from None
     except Exception as exc:
         await client.close()
         raise failure(f"{type(exc).__name__}: {exc}") from exc

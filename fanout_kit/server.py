@@ -35,7 +35,15 @@ from typing import Any
 
 from .errors import ServerStartError
 
-__all__ = ["NatsServer", "find_server_binary", "reap_leftovers", "runtime_dir", "start_server"]
+__all__ = [
+    "NatsServer",
+    "find_server_binary",
+    "listening_addresses",
+    "loopback_only",
+    "reap_leftovers",
+    "runtime_dir",
+    "start_server",
+]
 
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -148,6 +156,46 @@ def reap_leftovers() -> list[int]:
                 time.sleep(0.01)
         shutil.rmtree(run_dir, ignore_errors=True)
     return reaped
+
+
+def listening_addresses(pid: int) -> list[str]:
+    """Local addresses of the TCP sockets process ``pid`` listens on (from /proc)."""
+    inodes: set[str] = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = fd.readlink().as_posix()
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found: list[str] = []
+    for table, width in (("tcp", 8), ("tcp6", 32)):
+        try:
+            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            local, state, inode = cols[1], cols[3], cols[9]
+            if state != "0A" or inode not in inodes:  # 0A = LISTEN
+                continue
+            hex_ip, hex_port = local.split(":")
+            raw = bytes.fromhex(hex_ip[:width])
+            if width == 8:
+                ip = ".".join(str(b) for b in raw[::-1])
+            else:
+                words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]
+                ip = ":".join(b"".join(words)[i : i + 2].hex() for i in range(0, 16, 2))
+            found.append(f"{ip}:{int(hex_port, 16)}")
+    return found
+
+
+def loopback_only(addresses: list[str]) -> bool:
+    return bool(addresses) and all(
+        a.startswith("127.") or a.startswith("0000:0000:0000:0000:0000:0000:0000:0001")
+        for a in addresses
+    )
 
 
 def _check_store_dir(store_dir: Path) -> None:

@@ -1,0 +1,105 @@
+"""The lessons: strict nbval re-runs, three times in a row, in different orders, on one server.
+
+Each run re-executes every committed notebook and compares its outputs with the saved ones
+(after notebooks/sanitize.cfg), so a lesson that depends on leftovers from an earlier run or
+from another lesson fails here. Static checks keep most cells compared and every exercise paired
+with a solution file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fanout_kit
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+MARKERS = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP")
+
+
+def _code_cells(path: Path) -> list[dict]:
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def _is_compared(cell: dict) -> bool:
+    source = "".join(cell["source"])
+    first = source.lstrip().splitlines()[0] if source.strip() else ""
+    tags = {t.lower() for t in cell.get("metadata", {}).get("tags", [])}
+    return not any(m in first for m in MARKERS) and not tags & {"nbval-ignore-output", "nbval-skip"}
+
+
+def test_lessons_exist() -> None:
+    assert LESSONS, "no lesson notebooks found in notebooks/"
+    assert LESSONS[0].name == "00-welcome.ipynb"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_most_cells_are_compared(path: Path) -> None:
+    cells = _code_cells(path)
+    compared = [c for c in cells if _is_compared(c)]
+    assert len(compared) / len(cells) >= 0.6, (
+        f"{path.name}: only {len(compared)} of {len(cells)} code cells have compared output"
+    )
+    unrun = [i for i, c in enumerate(cells) if c.get("execution_count") is None]
+    assert not unrun, f"{path.name}: code cells {unrun} were saved without running"
+    counts = [c["execution_count"] for c in cells]
+    assert counts == sorted(counts), f"{path.name}: saved out of order; re-run top to bottom"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_every_lesson_has_objectives_exercise_and_solution(path: Path) -> None:
+    cells = json.loads(path.read_text())["cells"]
+    first = "".join(cells[0]["source"])
+    assert "What you will learn" in first, f"{path.name}: first cell must list learning objectives"
+    text = "".join("".join(c["source"]) for c in cells)
+    assert "Predict" in text, f"{path.name}: no prediction question"
+    assert "Exercise" in text, f"{path.name}: no exercise"
+    assert "NotImplementedError" in text, f"{path.name}: the exercise has no stub"
+    assert (NOTEBOOKS / "solutions" / f"{path.stem}.py").is_file(), f"{path.name}: no solution"
+
+
+def _nbval(paths: list[Path], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval",
+        "--nbval-current-env",
+        f"--nbval-sanitize-with={NOTEBOOKS / 'sanitize.cfg'}",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        *map(str, paths),
+    ]
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+
+
+@pytest.mark.timeout(2400)
+def test_nbval_strict_three_runs_any_order() -> None:
+    """Three strict nbval runs on one shared server: in order, reversed, shuffled (seed 7)."""
+    orders = [
+        list(LESSONS),
+        list(reversed(LESSONS)),
+        random.Random(7).sample(LESSONS, len(LESSONS)),
+    ]
+    server = asyncio.run(fanout_kit.start_server(name="fanout-kit-nbval"))
+    try:
+        env = {**os.environ, "NATS_URL": server.url}
+        for run, order in enumerate(orders, start=1):
+            result = _nbval(order, env)
+            assert result.returncode == 0, (
+                f"nbval run {run} ({[p.stem for p in order]}) failed:\n"
+                + result.stdout[-12000:]
+                + result.stderr[-3000:]
+            )
+    finally:
+        asyncio.run(server.stop())
