@@ -1,0 +1,731 @@
+"""Idempotent stream and consumer setup, checked before the server is asked.
+
+A lesson cell that creates a stream must be safe to run twice, on a server another notebook
+already used. ``ensure_stream`` and ``ensure_consumer`` create what is missing, update what may
+be updated, and refuse, with the field, both values and the fix, what the server would refuse
+(storage type, deliver policy, ...). They return the server's own ``StreamInfo`` and
+``ConsumerInfo``: nothing is wrapped, and learners still write ``js.add_stream``,
+``js.pull_subscribe`` and ``msg.ack()`` themselves where the concept lives.
+
+The checks run locally first (names, subjects, durations, filter conflicts) so a typo gives a
+sentence naming the field instead of a server error code; when the server still refuses, its
+error is translated the same way and kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from enum import Enum
+from typing import Any, TypeVar
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    ConsumerInfo,
+    DeliverPolicy,
+    DiscardPolicy,
+    ReplayPolicy,
+    RePublish,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamInfo,
+)
+from nats.js.errors import APIError, NotFoundError
+
+from .errors import FanoutKitError
+
+__all__ = [
+    "TopologyError",
+    "ensure_consumer",
+    "ensure_stream",
+    "reset_streams",
+    "subjects_overlap",
+    "validate_name",
+    "validate_subject",
+]
+
+_BAD_NAME_CHARS = {".": "'.'", "*": "'*'", ">": "'>'", "/": "'/'", "\\": "'\\'"}
+_E = TypeVar("_E", bound=Enum)
+
+# Stream fields ensure_stream manages itself, with the value that means "not set" on the server.
+_STREAM_UNSET: dict[str, Any] = {"max_age": 0.0, "max_msgs": -1, "max_bytes": -1, "republish": None}
+# Consumer fields the server fixes at creation (it answers 10012 to a change).
+_CONSUMER_FIXED = (
+    "deliver_policy",
+    "opt_start_seq",
+    "opt_start_time",
+    "ack_policy",
+    "replay_policy",
+)
+_CONSUMER_RESERVED = {
+    "durable_name": "pass the durable name as the third argument",
+    "name": "pass the durable name as the third argument",
+    "deliver_subject": "ensure_consumer makes pull consumers; for a push consumer call "
+    "`js.subscribe(...)` or `js.add_consumer(...)` yourself",
+    "deliver_group": "ensure_consumer makes pull consumers; queue groups belong to push consumers",
+}
+
+
+class TopologyError(FanoutKitError, ValueError):
+    """A stream or consumer request the kit or the server refuses.
+
+    ``field`` names the offending setting (``None`` when it is not one setting) and
+    ``err_code`` carries the server's JetStream error code when the server refused.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, err_code: int | None = None):
+        super().__init__(message)
+        self.field = field
+        self.err_code = err_code
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_name(value: object, field: str = "name") -> str:
+    """Return ``value`` if it is a valid stream or consumer name, else raise TopologyError.
+
+    NATS names may not be empty or contain ``.``, ``*``, ``>``, whitespace or path separators:
+    the name becomes a token of the API subject and, for file storage, a folder name.
+    """
+    example = "EVENTS" if "stream" in field else "order-processor"
+    if not isinstance(value, str):
+        raise TopologyError(
+            f"{field} must be a string, got {type(value).__name__} {value!r}. "
+            f"Fix: pass a name such as {example!r}.",
+            field=field,
+        )
+    if not value:
+        raise TopologyError(
+            f"{field} is empty. Fix: pass a name such as {example!r}.", field=field
+        )
+    bad = [desc for ch, desc in _BAD_NAME_CHARS.items() if ch in value]
+    if any(ch.isspace() for ch in value):
+        bad.append("whitespace")
+    if bad:
+        fixed = re.sub(r"[.*>/\\\s]+", "_" if "stream" in field else "-", value).strip("-_")
+        suggestion = f" e.g. {fixed!r}" if fixed else f" e.g. {example!r}"
+        raise TopologyError(
+            f"{field} {value!r} contains {', '.join(bad)}, which NATS does not allow in names "
+            "(a name becomes one token of an API subject and a folder on disk). "
+            f"Fix: use letters, digits, '-' and '_' only,{suggestion}.",
+            field=field,
+        )
+    return value
+
+
+def validate_subject(value: object, field: str = "subject", *, wildcards: bool = True) -> str:
+    """Return ``value`` if it is a valid NATS subject (or filter), else raise TopologyError.
+
+    Tokens are separated by ``.`` and may not be empty; ``*`` matches one whole token and
+    ``>`` the rest, so it must come last. No whitespace.
+    """
+    if not isinstance(value, str) or not value:
+        raise TopologyError(
+            f"{field} must be a non-empty subject string such as 'events.>', got {value!r}.",
+            field=field,
+        )
+    if any(ch.isspace() for ch in value):
+        raise TopologyError(
+            f"{field} {value!r} contains whitespace, which subjects cannot. "
+            "Fix: separate tokens with '.', e.g. 'events.order.created'.",
+            field=field,
+        )
+    tokens = value.split(".")
+    if "" in tokens:
+        raise TopologyError(
+            f"{field} {value!r} has an empty token (a leading, trailing or doubled '.'). "
+            "Fix: remove the extra '.', e.g. 'events.order.>'.",
+            field=field,
+        )
+    for i, token in enumerate(tokens):
+        wild = token in ("*", ">")
+        if not wild and ("*" in token or ">" in token):
+            raise TopologyError(
+                f"{field} {value!r}: wildcard in token {token!r}; '*' and '>' must be a whole "
+                "token. Fix: e.g. 'events.*.created' or 'events.order.>'.",
+                field=field,
+            )
+        if wild and not wildcards:
+            raise TopologyError(
+                f"{field} {value!r} contains a wildcard, but a concrete subject is needed here. "
+                "Fix: name one subject, e.g. 'events.order.created'.",
+                field=field,
+            )
+        if token == ">" and i != len(tokens) - 1:
+            raise TopologyError(
+                f"{field} {value!r}: '>' matches everything after it, so it must be the last "
+                "token. Fix: e.g. 'events.>' or use '*' for a single token.",
+                field=field,
+            )
+    return value
+
+
+def subjects_overlap(a: str, b: str) -> bool:
+    """True if some concrete subject matches both subject patterns ``a`` and ``b``.
+
+    ``events.>`` and ``events.order.*`` overlap; ``events.order.>`` and ``events.user.>`` do not.
+    The server applies the same rule to a stream's subjects (10052), to subjects shared between
+    streams (10065) and to a consumer's ``filter_subjects`` (10138).
+    """
+    ta, tb = a.split("."), b.split(".")
+    for i in range(max(len(ta), len(tb))):
+        x = ta[i] if i < len(ta) else None
+        y = tb[i] if i < len(tb) else None
+        if x == ">" or y == ">":
+            # '>' needs at least one token on the other side.
+            return (x if y == ">" else y) is not None
+        if x is None or y is None:
+            return False
+        if x != y and x != "*" and y != "*":
+            return False
+    return True
+
+
+def _subject_list(value: str | Iterable[str] | None, field: str) -> list[str]:
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    for i, subject in enumerate(items):
+        validate_subject(subject, f"{field}[{i}]" if not isinstance(value, str) else field)
+    return items
+
+
+def _check_no_overlap(subjects: Sequence[str], field: str, code: int, fix: str) -> None:
+    for i, a in enumerate(subjects):
+        for b in subjects[i + 1 :]:
+            if subjects_overlap(a, b):
+                what = "appears twice" if a == b else f"overlaps with {b!r}"
+                raise TopologyError(
+                    f"{field}: {a!r} {what} (some subject matches both); the server would "
+                    f"answer error {code}. Fix: {fix}",
+                    field=field,
+                    err_code=code,
+                )
+
+
+def _seconds(value: object, field: str, example: str) -> float | None:
+    """A positive duration in seconds from a number or a timedelta; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise TopologyError(
+            f"{field} must be seconds (a number) or a datetime.timedelta, got {value!r}. "
+            f"Fix: e.g. {field}={example}.",
+            field=field,
+        )
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise TopologyError(
+            f"{field} must be a positive duration, got {value!r}. "
+            f"Fix: e.g. {field}={example}, or leave it out (None) for the server default.",
+            field=field,
+        )
+    return seconds
+
+
+def _count(value: object, field: str, example: str, *, unlimited_ok: bool = True) -> int | None:
+    """A positive integer limit; None (and -1, NATS's "unlimited") mean no limit."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TopologyError(
+            f"{field} must be an integer, got {value!r}. Fix: e.g. {field}={example}.",
+            field=field,
+        )
+    if value == -1 and unlimited_ok:
+        return None
+    if value <= 0:
+        raise TopologyError(
+            f"{field} must be a positive integer, got {value!r}. "
+            f"Fix: e.g. {field}={example}, or leave it out (None) for no limit.",
+            field=field,
+        )
+    return value
+
+
+def _choice(value: object, enum: type[_E], field: str) -> _E:
+    try:
+        return enum(value.value if isinstance(value, Enum) else value)
+    except ValueError:
+        options = ", ".join(repr(m.value) for m in enum)
+        raise TopologyError(
+            f"{field}={value!r} is not one of {options}. Fix: pass one of those strings "
+            f"(or nats.js.api.{enum.__name__}).",
+            field=field,
+        ) from None
+
+
+def _check_extra(extra: Mapping[str, Any], cls: type[Any], managed: Iterable[str]) -> None:
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in extra:
+        if key in managed:
+            raise TopologyError(
+                f"{key} is passed twice. Fix: pass it once, as the keyword argument {key}=.",
+                field=key,
+            )
+        if key not in names:
+            close = difflib.get_close_matches(key, sorted(names), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise TopologyError(
+                f"{key!r} is not a {cls.__name__} field; {hint}"
+                f"Fix: use one of the fields of nats.js.api.{cls.__name__}.",
+                field=key,
+            )
+
+
+def _republish(value: object) -> RePublish | None:
+    if value is None or isinstance(value, RePublish):
+        return value
+    if isinstance(value, Mapping):
+        src = value.get("src", value.get("source"))
+        dest = value.get("dest", value.get("destination"))
+        headers_only = value.get("headers_only")
+    elif isinstance(value, tuple | list) and len(value) == 2:
+        src, dest = value
+        headers_only = None
+    else:
+        raise TopologyError(
+            f"republish must be a nats.js.api.RePublish, a dict with 'src' and 'dest', or a "
+            f"(src, dest) pair, got {value!r}. Fix: e.g. republish={{'src': 'events.>', "
+            "'dest': 'broadcast.>'}.",
+            field="republish",
+        )
+    if dest is None:
+        raise TopologyError(
+            "republish needs a destination ('dest'). Fix: e.g. republish={'src': 'events.>', "
+            "'dest': 'broadcast.>'}.",
+            field="republish",
+        )
+    return RePublish(src=src, dest=dest, headers_only=headers_only or None)
+
+
+def _norm_republish(value: RePublish | None) -> tuple[Any, ...] | None:
+    if value is None:
+        return None
+    return (value.src or ">", value.dest, bool(value.headers_only))
+
+
+def _value(v: Any) -> Any:
+    return v.value if isinstance(v, Enum) else v
+
+
+# --------------------------------------------------------------------------- server errors
+
+
+def _translate(
+    exc: APIError, what: str, field: str | None = None, subjects: Sequence[str] = ("events.>",)
+) -> TopologyError:
+    """Turn a server refusal into a TopologyError that says what to do."""
+    desc = exc.description or str(exc)
+    code = exc.err_code
+    fixes = {
+        10065: "another stream already captures one of these subjects, and a subject belongs "
+        "to one stream. Fix: choose other subjects, or delete the other stream.",
+        10136: "Fix: set filter_subject or filter_subjects, not both.",
+        10138: "Fix: make the filters disjoint (e.g. 'events.user.>' and 'events.auth.>').",
+        10094: "Fix: deliver_policy='by_start_sequence' needs opt_start_seq, 'by_start_time' "
+        "needs opt_start_time, and the other policies take neither.",
+        10059: "Fix: create the stream first with `await ensure_stream(js, NAME, SUBJECTS)`.",
+    }
+    fix = fixes.get(code or 0, "Fix: check the field the server names above.")
+    if "republish" in desc:
+        field = "republish"
+        src = next((s for s in subjects if s.endswith(">")), "events.>")
+        example = {"src": src, "dest": f"broadcast.{src}"}
+        fix = (
+            "The destination may only reuse the source's wildcards, and a source of '>' keeps "
+            f"the whole subject. Fix: e.g. republish={example!r} "
+            "('{{subject}}' is not a template the server knows)."
+        )
+    elif "can not be updated" in desc or "can not change" in desc:
+        fix = "Fix: delete it and create it again (its state is lost), or pick a new name."
+    return TopologyError(
+        f"The server refused {what}: {desc} (error {code}). {fix}", field=field, err_code=code
+    )
+
+
+# --------------------------------------------------------------------------- streams
+
+
+async def ensure_stream(
+    js: JetStreamContext,
+    name: str,
+    subjects: str | Sequence[str],
+    *,
+    retention: str | RetentionPolicy = "limits",
+    max_age: float | dt.timedelta | None = None,
+    max_msgs: int | None = None,
+    max_bytes: int | None = None,
+    discard: str | DiscardPolicy = "old",
+    storage: str | StorageType = "file",
+    republish: RePublish | Mapping[str, Any] | tuple[str, str] | None = None,
+    **extra: Any,
+) -> StreamInfo:
+    """Create stream ``name`` or bring it to this config; return the server's ``StreamInfo``.
+
+    The keyword arguments describe the whole stream: one left out means "not set" (so dropping
+    ``max_age=`` removes the age limit on the next run). Other ``StreamConfig`` fields go in
+    ``**extra`` (e.g. ``description=``, ``max_msgs_per_subject=``); those are set when given and
+    otherwise left as they are. Running it again with the same arguments changes nothing.
+
+    ``max_age`` is seconds (or a timedelta). ``subjects`` is one subject or a list.
+    Raises :class:`TopologyError` before asking the server for bad names, subjects, limits or
+    choices, and for changes the server cannot make to an existing stream (storage type,
+    retention to or from workqueue), naming the field, both values and the fix.
+    """
+    validate_name(name, "stream name")
+    subject_list = _subject_list(subjects, "subjects")
+    if not subject_list:
+        raise TopologyError(
+            "subjects is empty: a stream must capture at least one subject. "
+            "Fix: e.g. subjects='events.>'.",
+            field="subjects",
+        )
+    _check_no_overlap(
+        subject_list, "subjects", 10052, "list each subject once, e.g. just 'events.>'."
+    )
+    wanted: dict[str, Any] = {
+        "subjects": subject_list,
+        "retention": _choice(retention, RetentionPolicy, "retention"),
+        "max_age": _seconds(max_age, "max_age", "7 * 24 * 3600"),
+        "max_msgs": _count(max_msgs, "max_msgs", "1000"),
+        "max_bytes": _count(max_bytes, "max_bytes", "1_000_000"),
+        "discard": _choice(discard, DiscardPolicy, "discard"),
+        "storage": _choice(storage, StorageType, "storage"),
+        "republish": _republish(republish),
+    }
+    _check_extra(extra, StreamConfig, {"name", *wanted})
+
+    try:
+        current = await js.stream_info(name)
+    except NotFoundError:
+        current = None
+
+    if current is None:
+        config = StreamConfig(name=name, **wanted, **extra)
+        try:
+            return await js.add_stream(config)
+        except APIError as exc:
+            raise await _stream_error(js, exc, f"to create stream {name!r}", subject_list) from exc
+
+    old = current.config
+    _check_stream_fixed(name, old, wanted)
+    changed = {}
+    for key, value in [*wanted.items(), *extra.items()]:
+        have = getattr(old, key)
+        if key == "republish":
+            same = _norm_republish(have) == _norm_republish(value)
+        elif key == "max_age":
+            same = round((have or 0) * 1e9) == round((value or 0) * 1e9)
+        elif key in _STREAM_UNSET:
+            same = (have if have not in (None, 0, -1) else None) == value
+        else:
+            same = _value(have) == _value(value)
+        if not same:
+            changed[key] = _STREAM_UNSET[key] if value is None and key in _STREAM_UNSET else value
+    if not changed:
+        return current
+    config = old.evolve(**changed)
+    try:
+        return await js.update_stream(config)
+    except APIError as exc:
+        raise await _stream_error(js, exc, f"to update stream {name!r}", subject_list) from exc
+
+
+def _check_stream_fixed(name: str, old: StreamConfig, wanted: Mapping[str, Any]) -> None:
+    fix = (
+        f"delete it with `await js.delete_stream({name!r})` or call "
+        f"`await reset_streams(js, {name!r})`, then run this again (its messages are lost)."
+    )
+    have_storage = StorageType(_value(old.storage) or "file")
+    if have_storage != wanted["storage"]:
+        raise TopologyError(
+            f"Stream {name!r} exists with storage={have_storage.value!r}; you asked for "
+            f"storage={wanted['storage'].value!r}. The server cannot change the storage type "
+            f"of a stream. Fix: {fix}",
+            field="storage",
+        )
+    have_ret = RetentionPolicy(_value(old.retention) or "limits")
+    want_ret = wanted["retention"]
+    if have_ret != want_ret and RetentionPolicy.WORK_QUEUE in (have_ret, want_ret):
+        raise TopologyError(
+            f"Stream {name!r} exists with retention={have_ret.value!r}; you asked for "
+            f"retention={want_ret.value!r}. The server cannot change retention to or from "
+            f"'workqueue' (limits <-> interest is allowed). Fix: {fix}",
+            field="retention",
+        )
+
+
+async def _stream_error(
+    js: JetStreamContext, exc: APIError, what: str, subjects: Sequence[str]
+) -> TopologyError:
+    if exc.err_code == 10065:
+        owners = set()
+        for subject in subjects:
+            try:
+                owners.add(await js.find_stream_name_by_subject(subject))
+            except (APIError, NotFoundError):
+                continue
+        if owners:
+            other = sorted(owners)[0]
+            return TopologyError(
+                f"The server refused {what}: its subjects {list(subjects)} overlap with those of "
+                f"stream {other!r} (error 10065); a subject can belong to one stream only. "
+                f"Fix: choose other subjects, or delete {other!r} with "
+                f"`await reset_streams(js, {other!r})`.",
+                field="subjects",
+                err_code=10065,
+            )
+    return _translate(exc, what, subjects=subjects)
+
+
+async def reset_streams(js: JetStreamContext, *names: str) -> list[str]:
+    """Delete the named streams (and their consumers) if they exist; return those deleted.
+
+    Lessons call it at the top so any notebook runs again from the start on a shared server.
+    A name that does not exist is skipped, not an error.
+    """
+    for name in names:
+        validate_name(name, "stream name")
+    deleted: list[str] = []
+    for name in names:
+        try:
+            await js.delete_stream(name)
+        except NotFoundError:
+            continue
+        deleted.append(name)
+    return deleted
+
+
+# --------------------------------------------------------------------------- consumers
+
+
+async def ensure_consumer(
+    js: JetStreamContext,
+    stream: str,
+    durable: str,
+    *,
+    filter_subject: str | None = None,
+    filter_subjects: Sequence[str] | None = None,
+    deliver_policy: str | DeliverPolicy = "all",
+    opt_start_seq: int | None = None,
+    opt_start_time: dt.datetime | None = None,
+    ack_wait: float | dt.timedelta | None = None,
+    max_ack_pending: int | None = None,
+    max_deliver: int | None = None,
+    inactive_threshold: float | dt.timedelta | None = None,
+    replay_policy: str | ReplayPolicy | None = None,
+    **extra: Any,
+) -> ConsumerInfo:
+    """Create durable pull consumer ``durable`` on ``stream`` (explicit ack) or update it.
+
+    Returns the server's ``ConsumerInfo``. Same arguments again: nothing changes. Updatable
+    settings (filters, ack_wait, max_ack_pending, max_deliver, inactive_threshold, ...) are
+    applied; those the server fixes at creation (deliver_policy, opt_start_seq, opt_start_time,
+    replay_policy, ack_policy) raise :class:`TopologyError` naming the field, both values and
+    the fix. Like ``ensure_stream``, the keyword arguments describe the whole consumer; other
+    ``ConsumerConfig`` fields go in ``**extra``.
+
+    Checked before the server is asked: names; positive durations; filter_subject and
+    filter_subjects both set (server error 10136); overlapping filter_subjects (10138);
+    filters that no subject of the stream can match; deliver_policy vs opt_start_*.
+    """
+    validate_name(stream, "stream name")
+    validate_name(durable, "durable name")
+    for key, why in _CONSUMER_RESERVED.items():
+        if key in extra:
+            raise TopologyError(f"{key} cannot be set here. Fix: {why}.", field=key)
+
+    if filter_subject is not None and filter_subjects is not None:
+        raise TopologyError(
+            "filter_subject and filter_subjects are both set; a consumer takes one or the other "
+            "(the server would answer error 10136). Fix: put every subject in filter_subjects="
+            f"[{filter_subject!r}, ...], or keep only filter_subject.",
+            field="filter_subjects",
+            err_code=10136,
+        )
+    filters: list[str] = []
+    if filter_subject is not None:
+        filters = [validate_subject(filter_subject, "filter_subject")]
+    elif filter_subjects is not None:
+        if isinstance(filter_subjects, str):
+            raise TopologyError(
+                f"filter_subjects must be a list of subjects, got the string "
+                f"{filter_subjects!r}. Fix: filter_subjects=[{filter_subjects!r}] or "
+                f"filter_subject={filter_subjects!r}.",
+                field="filter_subjects",
+            )
+        filters = _subject_list(filter_subjects, "filter_subjects")
+        if not filters:
+            raise TopologyError(
+                "filter_subjects is an empty list. Fix: list at least one subject, or leave it "
+                "out (None) to receive every subject of the stream.",
+                field="filter_subjects",
+            )
+        _check_no_overlap(
+            filters,
+            "filter_subjects",
+            10138,
+            "make the filters disjoint, e.g. ['events.user.>', 'events.auth.>'], or drop the "
+            "narrower one.",
+        )
+
+    policy = _choice(deliver_policy, DeliverPolicy, "deliver_policy")
+    _check_start(policy, opt_start_seq, opt_start_time)
+    wanted: dict[str, Any] = {
+        "filter_subject": filter_subject,
+        "filter_subjects": list(filters) if filter_subjects is not None else None,
+        "deliver_policy": policy,
+        "opt_start_seq": opt_start_seq,
+        "opt_start_time": opt_start_time,
+        "ack_policy": AckPolicy.EXPLICIT,
+        "ack_wait": _seconds(ack_wait, "ack_wait", "30"),
+        "max_ack_pending": _count(max_ack_pending, "max_ack_pending", "1000"),
+        "max_deliver": _count(max_deliver, "max_deliver", "5"),
+        "inactive_threshold": _seconds(inactive_threshold, "inactive_threshold", "3600"),
+        "replay_policy": _choice(replay_policy or "instant", ReplayPolicy, "replay_policy"),
+    }
+    _check_extra(extra, ConsumerConfig, set(wanted) - {"ack_policy"})
+    if "ack_policy" in extra:
+        wanted["ack_policy"] = _choice(extra.pop("ack_policy"), AckPolicy, "ack_policy")
+
+    try:
+        stream_info = await js.stream_info(stream)
+    except NotFoundError:
+        raise TopologyError(
+            f"Stream {stream!r} does not exist, so consumer {durable!r} cannot be made on it. "
+            f"Fix: create it first, e.g. `await ensure_stream(js, {stream!r}, 'events.>')`.",
+            field="stream",
+        ) from None
+    _check_filters_match(
+        stream,
+        stream_info.config.subjects or [],
+        filters,
+        "filter_subject" if filter_subject is not None else "filter_subjects",
+    )
+
+    try:
+        current: ConsumerInfo | None = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        current = None
+
+    what = f"consumer {durable!r} on stream {stream!r}"
+    if current is None:
+        config = ConsumerConfig(durable_name=durable, **wanted, **extra)
+        try:
+            return await js.add_consumer(stream, config)
+        except APIError as exc:
+            raise _translate(exc, f"to create {what}") from exc
+
+    _check_consumer_fixed(stream, durable, current.config, wanted)
+    config = current.config.evolve(**wanted, **extra)
+    try:
+        return await js.add_consumer(stream, config)
+    except APIError as exc:
+        field = None
+        desc = exc.description or ""
+        for key in _CONSUMER_FIXED:
+            if key.replace("_", " ").replace("opt ", "") in desc:
+                field = key
+        raise _translate(exc, f"to update {what}", field) from exc
+
+
+def _check_start(policy: DeliverPolicy, seq: int | None, when: dt.datetime | None) -> None:
+    if policy is DeliverPolicy.BY_START_SEQUENCE:
+        if seq is None:
+            raise TopologyError(
+                "deliver_policy='by_start_sequence' needs opt_start_seq (server error 10094). "
+                "Fix: add opt_start_seq=<first stream sequence to deliver>, e.g. 5.",
+                field="opt_start_seq",
+                err_code=10094,
+            )
+    elif seq is not None:
+        raise TopologyError(
+            f"opt_start_seq={seq!r} is only used with deliver_policy='by_start_sequence', but "
+            f"deliver_policy is {policy.value!r} (server error 10094). Fix: pass "
+            "deliver_policy='by_start_sequence' too, or drop opt_start_seq.",
+            field="opt_start_seq",
+            err_code=10094,
+        )
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 1):
+        raise TopologyError(
+            f"opt_start_seq must be a stream sequence >= 1, got {seq!r}. Fix: e.g. "
+            "opt_start_seq=5 (msg.metadata.sequence.stream tells you a message's sequence).",
+            field="opt_start_seq",
+        )
+    if policy is DeliverPolicy.BY_START_TIME:
+        if when is None:
+            raise TopologyError(
+                "deliver_policy='by_start_time' needs opt_start_time (server error 10094). "
+                "Fix: add opt_start_time=datetime.now(timezone.utc) - timedelta(minutes=5).",
+                field="opt_start_time",
+                err_code=10094,
+            )
+    elif when is not None:
+        raise TopologyError(
+            f"opt_start_time is only used with deliver_policy='by_start_time', but "
+            f"deliver_policy is {policy.value!r} (server error 10094). Fix: pass "
+            "deliver_policy='by_start_time' too, or drop opt_start_time.",
+            field="opt_start_time",
+            err_code=10094,
+        )
+    if when is not None and (not isinstance(when, dt.datetime) or when.tzinfo is None):
+        raise TopologyError(
+            f"opt_start_time must be a timezone-aware datetime, got {when!r}. Fix: e.g. "
+            "datetime.now(timezone.utc) - timedelta(minutes=5), or msg.metadata.timestamp.",
+            field="opt_start_time",
+        )
+
+
+def _check_filters_match(
+    stream: str, stream_subjects: Sequence[str], filters: Sequence[str], field: str
+) -> None:
+    for f in filters:
+        if stream_subjects and not any(subjects_overlap(f, s) for s in stream_subjects):
+            raise TopologyError(
+                f"{field}: {f!r} can never match, because stream {stream!r} only stores "
+                f"{list(stream_subjects)}; the consumer would wait forever. Fix: filter inside "
+                f"those subjects, e.g. {stream_subjects[0]!r}, or add {f!r} to the stream's "
+                "subjects with ensure_stream.",
+                field=field,
+            )
+
+
+def _check_consumer_fixed(
+    stream: str, durable: str, old: ConsumerConfig, wanted: Mapping[str, Any]
+) -> None:
+    defaults = {
+        "deliver_policy": "all",
+        "ack_policy": "explicit",
+        "replay_policy": "instant",
+        "opt_start_seq": None,
+        "opt_start_time": None,
+    }
+    for key in _CONSUMER_FIXED:
+        have = _value(getattr(old, key)) or defaults[key]
+        want = _value(wanted[key]) or defaults[key]
+        if key == "opt_start_time" and have and want:
+            same = abs((have - want).total_seconds()) < 1e-6
+        else:
+            same = have == want
+        if same:
+            continue
+        raise TopologyError(
+            f"Consumer {durable!r} on stream {stream!r} exists with {key}={have!r}; you asked "
+            f"for {key}={want!r}. The server fixes {key} when a consumer is created and refuses "
+            f"to change it (error 10012). Fix: delete the consumer with "
+            f"`await js.delete_consumer({stream!r}, {durable!r})` and run this again (it starts "
+            "over from the new position), or use a new durable name.",
+            field=key,
+            err_code=10012,
+        )

@@ -1,0 +1,418 @@
+"""ensure_stream / ensure_consumer / reset_streams against the real session server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from nats.js.api import ConsumerInfo, RePublish, StreamInfo
+from nats.js.errors import NotFoundError
+
+from fanout_kit.errors import FanoutKitError
+from fanout_kit.topology import (
+    TopologyError,
+    ensure_consumer,
+    ensure_stream,
+    reset_streams,
+    subjects_overlap,
+    validate_subject,
+)
+
+
+@pytest.fixture
+async def names(js) -> AsyncIterator[list[str]]:  # type: ignore[no-untyped-def]
+    """Unique stream names for one test (the session server is shared); deleted afterwards."""
+    made: list[str] = []
+    yield made
+    await reset_streams(js, *made)
+
+
+def unique(names: list[str], base: str = "T") -> tuple[str, str]:
+    """A unique stream name and a matching unique subject root."""
+    tag = uuid.uuid4().hex[:10]
+    names.append(f"{base}_{tag}")
+    return names[-1], f"t{tag}"
+
+
+def assert_names(exc: pytest.ExceptionInfo[TopologyError], field: str, *words: str) -> None:
+    msg = str(exc.value)
+    assert exc.value.field == field, msg
+    assert field.split("[")[0] in msg, msg
+    assert "Fix:" in msg, msg
+    for word in words:
+        assert word in msg, msg
+
+
+# --------------------------------------------------------------------- pure checks
+
+
+def test_error_is_kit_error_and_value_error() -> None:
+    assert issubclass(TopologyError, FanoutKitError)
+    assert issubclass(TopologyError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("events.>", "events.order.created", True),
+        ("events.>", "events", False),
+        ("events.*", "events.order", True),
+        ("events.*", "events.order.created", False),
+        ("events.order.>", "events.user.>", False),
+        ("events.*.created", "events.order.*", True),
+        (">", "anything.at.all", True),
+        ("a.b", "a.b", True),
+        ("a.b", "a.b.c", False),
+        ("*.>", "a", False),
+        ("*.>", "a.b", True),
+    ],
+)
+def test_subjects_overlap(a: str, b: str, expected: bool) -> None:
+    assert subjects_overlap(a, b) is expected
+    assert subjects_overlap(b, a) is expected
+
+
+@pytest.mark.parametrize(
+    ("subject", "words"),
+    [
+        ("events..order", ["empty token"]),
+        ("events.>.x", ["last token"]),
+        ("events.ord*", ["whole"]),
+        ("events order", ["whitespace"]),
+        ("", ["non-empty"]),
+    ],
+)
+def test_validate_subject_rejects(subject: str, words: list[str]) -> None:
+    with pytest.raises(TopologyError) as exc:
+        validate_subject(subject, "filter_subject")
+    assert "filter_subject" in str(exc.value)
+    for word in words:
+        assert word in str(exc.value)
+
+
+# --------------------------------------------------------------------- stream validation
+
+
+@pytest.mark.parametrize(
+    "bad", ["my.events", "EV*", "EV>", "my events", "", "a/b", "a\\b", "tab\t"]
+)
+async def test_bad_stream_name(js, bad: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopologyError) as exc:
+        await ensure_stream(js, bad, "events.>")
+    assert_names(exc, "stream name")
+
+
+@pytest.mark.parametrize("bad", ["order.processor", "a*", "a>", "order processor", "", "x/y"])
+async def test_bad_durable_name(js, bad: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, "EVENTS", bad)
+    assert_names(exc, "durable name")
+
+
+async def test_bad_name_suggests_a_fix(js) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopologyError) as exc:
+        await ensure_stream(js, "my.events", "events.>")
+    assert "'my_events'" in str(exc.value)
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, "EVENTS", "order processor")
+    assert "'order-processor'" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"max_age": 0}, "max_age"),
+        ({"max_age": -5}, "max_age"),
+        ({"max_age": dt.timedelta(0)}, "max_age"),
+        ({"max_age": "7d"}, "max_age"),
+        ({"max_msgs": 0}, "max_msgs"),
+        ({"max_bytes": -7}, "max_bytes"),
+        ({"max_msgs": 1.5}, "max_msgs"),
+        ({"retention": "forever"}, "retention"),
+        ({"storage": "disk"}, "storage"),
+        ({"discard": "oldest"}, "discard"),
+        ({"republish": "broadcast.>"}, "republish"),
+        ({"max_agee": 5}, "max_agee"),
+    ],
+)
+async def test_stream_option_validation(js, kwargs: dict, field: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopologyError) as exc:
+        await ensure_stream(js, "NEVER_CREATED", "never.>", **kwargs)
+    assert_names(exc, field)
+    with pytest.raises(NotFoundError):
+        await js.stream_info("NEVER_CREATED")
+
+
+async def test_unknown_extra_field_suggests_the_right_one(js) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopologyError) as exc:
+        await ensure_stream(js, "NEVER_CREATED", "never.>", max_msgs_per_subjct=1)
+    assert "max_msgs_per_subject" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("subjects", "field", "word"),
+    [
+        ([], "subjects", "at least one"),
+        (["never.>", "never.order.created"], "subjects", "overlaps"),
+        (["never.a", "never.a"], "subjects", "twice"),
+        ("never..x", "subjects", "empty token"),
+    ],
+)
+async def test_stream_subject_validation(js, subjects, field: str, word: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopologyError) as exc:
+        await ensure_stream(js, "NEVER_CREATED", subjects)
+    assert_names(exc, field, word)
+
+
+# --------------------------------------------------------------------- stream behaviour
+
+
+async def test_ensure_stream_creates_then_is_idempotent(js, names) -> None:  # type: ignore[no-untyped-def]
+    name, root = unique(names)
+    first = await ensure_stream(js, name, f"{root}.>", max_age=3600, storage="memory")
+    assert isinstance(first, StreamInfo)
+    assert first.config.subjects == [f"{root}.>"]
+    assert first.config.max_age == 3600
+    second = await ensure_stream(js, name, [f"{root}.>"], max_age=dt.timedelta(hours=1),
+                                 storage="memory")
+    assert second.config == first.config
+    assert second.created == first.created
+
+
+async def test_ensure_stream_updates_updatable_fields(js, names) -> None:  # type: ignore[no-untyped-def]
+    name, root = unique(names)
+    await ensure_stream(js, name, f"{root}.>", max_age=60)
+    info = await ensure_stream(js, name, f"{root}.>", max_msgs=10, discard="new",
+                               retention="interest", description="lesson 01")
+    assert info.config.max_msgs == 10
+    assert info.config.discard == "new"
+    assert info.config.retention == "interest"
+    assert info.config.description == "lesson 01"
+    # Named options are declarative: max_age was left out, so the age limit is gone.
+    assert info.config.max_age == 0
+    # Extras are kept when not given again.
+    again = await ensure_stream(js, name, f"{root}.>", retention="interest")
+    assert again.config.description == "lesson 01"
+    assert again.config.max_msgs == -1
+
+
+async def test_ensure_stream_republish(js, names) -> None:  # type: ignore[no-untyped-def]
+    name, root = unique(names)
+    info = await ensure_stream(js, name, f"{root}.>",
+                               republish={"src": f"{root}.>", "dest": f"b{root}.>"})
+    assert info.config.republish == RePublish(src=f"{root}.>", dest=f"b{root}.>")
+    same = await ensure_stream(js, name, f"{root}.>", republish=(f"{root}.>", f"b{root}.>"))
+    assert same.config == info.config
+
+
+async def test_republish_template_from_the_seed_is_explained(js, names) -> None:  # type: ignore[no-untyped-def]
+    name, root = unique(names)
+    with pytest.raises(TopologyError) as exc:
+        await ensure_stream(js, name, f"{root}.>",
+                            republish=RePublish(src=">", dest="broadcast.{{subject}}"))
+    assert_names(exc, "republish", "10052", f"'dest': 'broadcast.{root}.>'")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "field"),
+    [
+        ({"storage": "file"}, {"storage": "memory"}, "storage"),
+        ({"retention": "limits"}, {"retention": "workqueue"}, "retention"),
+        ({"retention": "workqueue"}, {"retention": "interest"}, "retention"),
+    ],
+)
+async def test_unchangeable_stream_field(js, names, first, second, field) -> None:  # type: ignore[no-untyped-def]
+    name, root = unique(names)
+    await ensure_stream(js, name, f"{root}.>", **first)
+    with pytest.raises(TopologyError) as exc:
+        await ensure_stream(js, name, f"{root}.>", **second)
+    assert_names(exc, field, repr(first[field]), repr(second[field]),
+                 f"js.delete_stream({name!r})", f"reset_streams(js, {name!r})")
+
+
+async def test_subjects_taken_by_another_stream(js, names) -> None:  # type: ignore[no-untyped-def]
+    owner, root = unique(names)
+    other, _ = unique(names)
+    await ensure_stream(js, owner, f"{root}.>")
+    with pytest.raises(TopologyError) as exc:
+        await ensure_stream(js, other, f"{root}.order.>")
+    assert_names(exc, "subjects", "10065", repr(owner))
+    assert exc.value.err_code == 10065
+
+
+async def test_reset_streams(js, names) -> None:  # type: ignore[no-untyped-def]
+    a, ra = unique(names)
+    b, rb = unique(names)
+    await ensure_stream(js, a, f"{ra}.>")
+    await ensure_stream(js, b, f"{rb}.>")
+    await ensure_consumer(js, a, "audit")
+    missing = f"MISSING_{uuid.uuid4().hex[:8]}"
+    assert await reset_streams(js, a, missing, b) == [a, b]
+    assert await reset_streams(js, a, b) == []
+    for name in (a, b):
+        with pytest.raises(NotFoundError):
+            await js.stream_info(name)
+    with pytest.raises(TopologyError) as exc:
+        await reset_streams(js, "bad.name")
+    assert_names(exc, "stream name")
+
+
+# --------------------------------------------------------------------- consumers
+
+
+@pytest.fixture
+async def stream(js, names) -> str:  # type: ignore[no-untyped-def]
+    name, root = unique(names, "C")
+    await ensure_stream(js, name, [f"{root}.order.>", f"{root}.user.>", f"{root}.auth.>"])
+    return name
+
+
+def root_of(info_subjects: list[str]) -> str:
+    return info_subjects[0].split(".")[0]
+
+
+async def test_ensure_consumer_creates_then_is_idempotent(js, stream) -> None:  # type: ignore[no-untyped-def]
+    root = root_of((await js.stream_info(stream)).config.subjects)
+    first = await ensure_consumer(js, stream, "order-processor", filter_subject=f"{root}.order.>")
+    assert isinstance(first, ConsumerInfo)
+    assert first.config.durable_name == "order-processor"
+    assert first.config.ack_policy == "explicit"
+    assert first.config.deliver_subject is None  # a pull consumer
+    second = await ensure_consumer(js, stream, "order-processor", filter_subject=f"{root}.order.>")
+    assert second.config == first.config
+    assert second.created == first.created
+
+
+async def test_ensure_consumer_updates_updatable_fields(js, stream) -> None:  # type: ignore[no-untyped-def]
+    root = root_of((await js.stream_info(stream)).config.subjects)
+    await ensure_consumer(js, stream, "user-service", filter_subject=f"{root}.user.>")
+    info = await ensure_consumer(
+        js, stream, "user-service",
+        filter_subjects=[f"{root}.user.>", f"{root}.auth.>"],
+        max_ack_pending=5, ack_wait=dt.timedelta(seconds=10), max_deliver=3,
+        inactive_threshold=3600, description="users and logins",
+    )
+    assert info.config.filter_subject is None
+    assert info.config.filter_subjects == [f"{root}.user.>", f"{root}.auth.>"]
+    assert info.config.max_ack_pending == 5
+    assert info.config.ack_wait == 10
+    assert info.config.max_deliver == 3
+    assert info.config.inactive_threshold == 3600
+    assert info.config.description == "users and logins"
+    back = await ensure_consumer(js, stream, "user-service")
+    assert back.config.filter_subjects in (None, [])
+    assert back.config.max_ack_pending == 1000  # the server default again
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "field"),
+    [
+        ({}, {"deliver_policy": "new"}, "deliver_policy"),
+        ({"deliver_policy": "last"}, {"deliver_policy": "all"}, "deliver_policy"),
+        ({}, {"replay_policy": "original"}, "replay_policy"),
+        ({"deliver_policy": "by_start_sequence", "opt_start_seq": 3},
+         {"deliver_policy": "by_start_sequence", "opt_start_seq": 4}, "opt_start_seq"),
+    ],
+)
+async def test_fixed_consumer_field_refused(js, stream, first, second, field) -> None:  # type: ignore[no-untyped-def]
+    await ensure_consumer(js, stream, "audit", **first)
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, stream, "audit", **second)
+    assert_names(exc, field, "10012", f"js.delete_consumer({stream!r}, 'audit')")
+    assert exc.value.err_code == 10012
+    # Nothing changed on the server.
+    info = await js.consumer_info(stream, "audit")
+    assert info.config.deliver_policy == first.get("deliver_policy", "all")
+
+
+async def test_server_refusal_is_translated_too(js, stream) -> None:  # type: ignore[no-untyped-def]
+    """A fixed field the kit does not pre-check (mem_storage, via **extra) still reads well."""
+    await ensure_consumer(js, stream, "audit")
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, stream, "audit", mem_storage=True)
+    assert exc.value.err_code == 10012
+    assert "storage type can not be updated" in str(exc.value)
+    assert "Fix:" in str(exc.value)
+
+
+async def test_by_start_time(js, stream) -> None:  # type: ignore[no-untyped-def]
+    when = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+    first = await ensure_consumer(js, stream, "replay", deliver_policy="by_start_time",
+                                  opt_start_time=when)
+    again = await ensure_consumer(js, stream, "replay", deliver_policy="by_start_time",
+                                  opt_start_time=when)
+    assert first.config.opt_start_time == when == again.config.opt_start_time
+
+
+async def test_both_filter_fields(js, stream) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, stream, "x", filter_subject="a.b", filter_subjects=["a.c"])
+    assert_names(exc, "filter_subjects", "filter_subject and filter_subjects", "10136")
+    with pytest.raises(NotFoundError):
+        await js.consumer_info(stream, "x")
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [["{r}.user.>", "{r}.user.signed_up"], ["{r}.*.login", "{r}.auth.*"], ["{r}.auth.>"] * 2],
+)
+async def test_overlapping_filters(js, stream, filters) -> None:  # type: ignore[no-untyped-def]
+    root = root_of((await js.stream_info(stream)).config.subjects)
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, stream, "x", filter_subjects=[f.format(r=root) for f in filters])
+    assert_names(exc, "filter_subjects", "10138", "disjoint")
+    with pytest.raises(NotFoundError):
+        await js.consumer_info(stream, "x")
+
+
+async def test_filter_that_cannot_match(js, stream) -> None:  # type: ignore[no-untyped-def]
+    root = root_of((await js.stream_info(stream)).config.subjects)
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, stream, "x", filter_subject=f"{root}.payment.>")
+    assert_names(exc, "filter_subject", "never match", f"{root}.order.>")
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, stream, "x",
+                              filter_subjects=[f"{root}.user.>", "orders.>"])
+    assert_names(exc, "filter_subjects", "'orders.>'")
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, stream, "x", filter_subjects=["orders.>"])
+    assert_names(exc, "filter_subjects", "'orders.>'")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "word"),
+    [
+        ({"ack_wait": 0}, "ack_wait", "positive"),
+        ({"ack_wait": -1.5}, "ack_wait", "positive"),
+        ({"inactive_threshold": 0}, "inactive_threshold", "positive"),
+        ({"inactive_threshold": dt.timedelta(seconds=-1)}, "inactive_threshold", "positive"),
+        ({"max_ack_pending": 0}, "max_ack_pending", "positive"),
+        ({"max_deliver": 0}, "max_deliver", "positive"),
+        ({"deliver_policy": "first"}, "deliver_policy", "'all'"),
+        ({"replay_policy": "fast"}, "replay_policy", "'original'"),
+        ({"filter_subjects": "a.b"}, "filter_subjects", "list"),
+        ({"filter_subjects": []}, "filter_subjects", "empty"),
+        ({"filter_subject": "a..b"}, "filter_subject", "empty token"),
+        ({"deliver_policy": "by_start_sequence"}, "opt_start_seq", "10094"),
+        ({"opt_start_seq": 3}, "opt_start_seq", "by_start_sequence"),
+        ({"deliver_policy": "by_start_sequence", "opt_start_seq": 0}, "opt_start_seq", ">= 1"),
+        ({"deliver_policy": "by_start_time"}, "opt_start_time", "10094"),
+        ({"deliver_policy": "by_start_time", "opt_start_time": dt.datetime(2026, 1, 1)},
+         "opt_start_time", "timezone-aware"),
+        ({"deliver_subject": "push.here"}, "deliver_subject", "pull"),
+        ({"ack_wiat": 3}, "ack_wiat", "ack_wait"),
+    ],
+)
+async def test_consumer_option_validation(js, kwargs, field, word) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, "NEVER_CREATED", "x", **kwargs)
+    assert_names(exc, field, word)
+
+
+async def test_consumer_on_missing_stream(js) -> None:  # type: ignore[no-untyped-def]
+    missing = f"MISSING_{uuid.uuid4().hex[:8]}"
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, missing, "audit")
+    assert_names(exc, "stream", "does not exist", "ensure_stream")
