@@ -54,6 +54,8 @@ def jupyter_lab_argv(
         argv.append(f"--ServerApp.port={port}")
     if not open_browser:
         argv.append("--no-browser")
+    if os.geteuid() == 0 and "--allow-root" not in extra:
+        argv.append("--allow-root")  # containers and CI run as root; the kit binds loopback
     return argv + list(extra)
 
 

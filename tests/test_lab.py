@@ -1,0 +1,61 @@
+"""`fanout-kit lab` end to end: a real JupyterLab, a real kernel, the shared server."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fanout_kit.server import _pid_alive
+
+from .conftest import wait_until
+from .labutil import run_in_kernel, start_lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(240)]
+
+
+async def test_lab_shares_one_server_with_every_kernel_and_cleans_up(tmp_path) -> None:
+    lab = start_lab(tmp_path, "--store", str(tmp_path / "store"))
+    try:
+        lab.wait_ready()
+        url, server_pid = lab.nats_url(), lab.nats_pid()
+        status, page = lab.get("/lab")
+        assert status == 200
+        # Offline workshops: no news feed, no update check.
+        assert re.search(r'"news":\s*\{"disabled":\s*true\}', page), "news feed not disabled"
+        code = (
+            "import os, fanout_kit\n"
+            "nc = await fanout_kit.connect()\n"
+            "print(os.environ['NATS_URL'], nc.connected_url.port)\n"
+            "await nc.jetstream().add_stream(name='SHARED', subjects=['shared.>'])\n"
+            "await nc.close()\n"
+        )
+        first = await run_in_kernel(lab, code)
+        assert first.split() == [url, url.rsplit(":", 1)[1]]
+        # A second kernel sees the stream the first one made: one server for the session.
+        second = await run_in_kernel(
+            lab,
+            "import fanout_kit\nnc = await fanout_kit.connect()\n"
+            "print((await nc.jetstream().stream_info('SHARED')).config.name)\n"
+            "await nc.close()\n",
+        )
+        assert second.strip() == "SHARED"
+    finally:
+        if lab.proc.poll() is None:
+            lab.interrupt()
+    assert not _pid_alive(lab.proc.pid)
+    wait_until(lambda: not _pid_alive(server_pid), what="the lab's nats-server to stop")
+    assert "nats-server stopped" in lab.output()
+    assert (tmp_path / "store" / "jetstream").is_dir(), "the lab's store outlives the session"
+
+
+async def test_lab_uses_nats_url_when_set(tmp_path, server) -> None:
+    lab = start_lab(tmp_path, env={"NATS_URL": server.url})
+    try:
+        lab.wait_ready()
+        assert f"using NATS_URL={server.url}" in lab.output()
+        out = await run_in_kernel(lab, "import os\nprint(os.environ['NATS_URL'])")
+        assert out.strip() == server.url
+    finally:
+        lab.interrupt()
+    assert server.running, "the lab must not stop a server it did not start"
