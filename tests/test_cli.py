@@ -1,0 +1,70 @@
+"""The `fanout-kit` command and the Makefile's bootstrap."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import fanout_kit
+from fanout_kit.server import _pid_alive
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = str(Path(sys.executable).parent / "fanout-kit")
+
+
+def test_doctor_reports_versions_and_a_working_server() -> None:
+    result = subprocess.run([CLI, "doctor"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for label in ("Python", "nats-py", "nats-server", "JupyterLab", "ipywidgets"):
+        assert re.search(rf"^{label}\s+\d", result.stdout, re.M), f"{label} missing"
+    assert "JetStream     enabled" in result.stdout
+    assert re.search(r"listening\s+127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+", result.stdout)
+
+
+def test_doctor_names_each_problem_and_exits_non_zero(tmp_path) -> None:
+    env = {**os.environ, "FANOUT_KIT_NATS_SERVER": str(tmp_path / "missing-nats-server")}
+    result = subprocess.run([CLI, "doctor"], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1
+    assert "Problems:" in result.stderr
+    assert "FANOUT_KIT_NATS_SERVER=" in result.stderr
+
+
+def test_server_runs_in_the_foreground_until_ctrl_c() -> None:
+    proc = subprocess.Popen([CLI, "server"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline() for _ in range(3)]
+    pid = int(re.search(r"pid (\d+)", lines[0]).group(1))  # type: ignore[union-attr]
+    url = lines[1].split()[-1]
+    assert url.startswith("nats://127.0.0.1:")
+
+    async def roundtrip() -> bool:
+        nc = await fanout_kit.connect(url)
+        await nc.jetstream().account_info()
+        await nc.close()
+        return True
+
+    assert asyncio.run(roundtrip())
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    assert not _pid_alive(pid)
+
+
+def test_unknown_arguments_are_refused_outside_lab() -> None:
+    result = subprocess.run([CLI, "server", "--bogus"], capture_output=True, text=True)
+    assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
+
+
+def test_make_does_nothing_extra_when_the_venv_is_current() -> None:
+    stamp = ".venv/.fanout-kit-installed"
+    # -q: exit 0 when the target is up to date, so `make test` installs nothing.
+    assert subprocess.run(["make", "-q", stamp], cwd=ROOT).returncode == 0
+    # -W: "what if pyproject.toml changed": the install recipe would run.
+    plan = subprocess.run(
+        ["make", "-n", "-W", "pyproject.toml", stamp], cwd=ROOT, capture_output=True, text=True
+    )
+    assert "pip install" in plan.stdout and "-e '.[test]'" in plan.stdout
