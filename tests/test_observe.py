@@ -1,0 +1,291 @@
+"""The board's model, without a server: events in, numbers and per-message states out."""
+
+from __future__ import annotations
+
+from fanout_kit.observe import (
+    AckKind,
+    AckSubject,
+    MsgState,
+    StreamModel,
+    parse_ack_kind,
+    parse_ack_subject,
+    parse_puback,
+    subject_matches,
+)
+
+
+def ack(consumer: str, dc: int, sseq: int, cseq: int, pending: int = 0) -> AckSubject:
+    return AckSubject("EVENTS", consumer, dc, sseq, cseq, 1_700_000_000_000_000_000, pending)
+
+
+def model(*consumers: tuple[str, list[str]], retention: str = "limits") -> StreamModel:
+    m = StreamModel("EVENTS")
+    m.apply_stream_info(
+        {
+            "config": {"subjects": ["events.>"], "retention": retention},
+            "state": {"first_seq": 0, "last_seq": 0, "messages": 0},
+        }
+    )
+    for name, filters in consumers:
+        m.apply_consumer_info(
+            {
+                "name": name,
+                "config": {
+                    "durable_name": name,
+                    "filter_subjects": filters,
+                    "ack_policy": "explicit",
+                },
+                "delivered": {"stream_seq": 0, "consumer_seq": 0},
+                "ack_floor": {"stream_seq": 0, "consumer_seq": 0},
+                "num_pending": 0,
+                "num_ack_pending": 0,
+                "num_redelivered": 0,
+            }
+        )
+    return m
+
+
+def publish(m: StreamModel, *subjects: str) -> None:
+    for subject in subjects:
+        m.on_published(m.last_seq + 1, subject)
+
+
+def test_parse_ack_subject_v1_layout() -> None:
+    a = parse_ack_subject("$JS.ACK.EVENTS.audit.2.17.40.1795773520562548847.5")
+    assert a == AckSubject("EVENTS", "audit", 2, 17, 40, 1795773520562548847, 5)
+
+
+def test_parse_ack_subject_v2_layout_with_and_without_random_token() -> None:
+    base = "$JS.ACK.hub.ACCHASH.EVENTS.audit.3.17.40.1795773520562548847.5"
+    for subject in (base, base + ".r4nd0m"):
+        a = parse_ack_subject(subject)
+        assert a is not None
+        assert (a.stream, a.consumer, a.delivered, a.stream_seq, a.consumer_seq, a.pending) == (
+            "EVENTS",
+            "audit",
+            3,
+            17,
+            40,
+            5,
+        )
+        assert (a.domain, a.account_hash) == ("hub", "ACCHASH")
+    no_domain = parse_ack_subject("$JS.ACK._.ACCHASH.EVENTS.audit.1.1.1.1.0.x")
+    assert no_domain is not None and no_domain.domain is None
+
+
+def test_parse_rejects_what_is_not_an_ack_subject() -> None:
+    assert parse_ack_subject("_INBOX.abc.def") is None
+    assert parse_ack_subject("$JS.ACK.EVENTS.audit.x.1.1.1.0") is None
+    assert parse_ack_subject("$JS.ACK.EVENTS.audit.1.1") is None
+
+
+def test_parse_ack_kind_and_puback() -> None:
+    assert parse_ack_kind(b"") is AckKind.ACK
+    assert parse_ack_kind(b"+ACK") is AckKind.ACK
+    assert parse_ack_kind(b'-NAK {"delay": 1000}') is AckKind.NAK
+    assert parse_ack_kind(b"+WPI") is AckKind.PROGRESS
+    assert parse_ack_kind(b"+TERM reason") is AckKind.TERM
+    assert parse_ack_kind(b"garbage") is None
+    assert parse_puback(b'{"stream":"EVENTS","seq":42}', "EVENTS") == 42
+    assert parse_puback(b'{"stream":"OTHER","seq":42}', "EVENTS") is None
+    assert (
+        parse_puback(b'{"type":"io.nats.jetstream.api.v1.stream_info_response"}', "EVENTS") is None
+    )
+
+
+def test_subject_matching() -> None:
+    assert subject_matches("events.orders.new", "events.>")
+    assert subject_matches("events.orders", "events.*")
+    assert not subject_matches("events.orders.new", "events.*")
+    assert not subject_matches("events", "events.>")
+    assert subject_matches("a.b", "a.b")
+    assert not subject_matches("a.c", "a.b")
+
+
+def test_ack_floor_moves_only_over_a_contiguous_run_of_acks() -> None:
+    m = model(("c", []))
+    publish(m, *["events.x"] * 4)
+    for i in range(1, 5):
+        m.on_delivery("events.x", ack("c", 1, i, i, 4 - i))
+    assert m.snapshot()["c"]["num_ack_pending"] == 4
+    m.on_ack(ack("c", 1, 3, 3), AckKind.ACK)
+    m.on_ack(ack("c", 1, 2, 2), AckKind.ACK)
+    assert m.snapshot()["c"]["ack_floor"] == 0, "seq 1 is not acked, so the floor stays"
+    m.on_ack(ack("c", 1, 1, 1), AckKind.ACK)
+    snap = m.snapshot()["c"]
+    assert snap["ack_floor"] == 3 and snap["num_ack_pending"] == 1
+    assert snap["delivered"] == 4 and snap["num_pending"] == 0
+    m.on_ack(ack("c", 1, 4, 4), AckKind.ACK)
+    assert m.snapshot()["c"]["ack_floor"] == 4
+    assert [m.cell_state("c", s) for s in range(1, 5)] == [MsgState.ACKED] * 4
+
+
+def test_redelivery_counts_nak_and_term() -> None:
+    m = model(("c", []))
+    publish(m, "events.a", "events.b")
+    m.on_delivery("events.a", ack("c", 1, 1, 1, 1))
+    m.on_delivery("events.b", ack("c", 1, 2, 2, 0))
+    m.on_ack(ack("c", 1, 1, 1), AckKind.NAK)
+    assert m.cell_state("c", 1) is MsgState.NAKED
+    assert m.snapshot()["c"]["num_redelivered"] == 0, "counted on redelivery, not on nak"
+    m.on_delivery("events.a", ack("c", 2, 1, 3, 0))
+    assert m.cell_state("c", 1) is MsgState.REDELIVERED
+    m.on_delivery("events.a", ack("c", 3, 1, 4, 0))  # ack wait expired once more
+    snap = m.snapshot()["c"]
+    assert snap["num_redelivered"] == 1 and snap["num_ack_pending"] == 2
+    assert m.consumers["c"].rdc[1] == 2, "redelivered twice"
+    m.on_ack(ack("c", 1, 2, 2), AckKind.TERM)
+    assert m.cell_state("c", 2) is MsgState.TERMINATED
+    assert m.snapshot()["c"]["ack_floor"] == 0
+    m.on_ack(ack("c", 3, 1, 4), AckKind.ACK)
+    snap = m.snapshot()["c"]
+    assert (snap["ack_floor"], snap["num_ack_pending"], snap["num_redelivered"]) == (2, 0, 0)
+
+
+def test_in_progress_keeps_the_message_in_flight() -> None:
+    m = model(("c", []))
+    publish(m, "events.a")
+    m.on_delivery("events.a", ack("c", 1, 1, 1))
+    m.on_ack(ack("c", 1, 1, 1), AckKind.PROGRESS)
+    assert m.cell_state("c", 1) is MsgState.IN_FLIGHT
+    assert m.snapshot()["c"]["num_ack_pending"] == 1
+
+
+def test_filter_mismatch_and_num_pending_per_filter() -> None:
+    m = model(("orders", ["events.orders"]), ("all", []))
+    publish(m, "events.orders", "events.users", "events.users", "events.orders")
+    assert m.snapshot()["orders"]["num_pending"] == 2
+    assert m.snapshot()["all"]["num_pending"] == 4
+    m.on_delivery("events.orders", ack("orders", 1, 1, 1, 1))
+    m.on_delivery("events.orders", ack("orders", 1, 4, 2, 0))
+    assert [m.cell_state("orders", s) for s in range(1, 5)] == [
+        MsgState.IN_FLIGHT,
+        MsgState.FILTERED,
+        MsgState.FILTERED,
+        MsgState.IN_FLIGHT,
+    ]
+    assert m.snapshot()["orders"]["num_pending"] == 0
+
+
+def test_filter_skip_inferred_from_consecutive_consumer_sequences() -> None:
+    m = model(("orders", ["events.orders"]))
+    m.on_published(5)  # publish acks seen, subjects unknown
+    assert m.snapshot()["orders"]["num_pending"] == 5, "unknown subjects count (never under)"
+    m.on_delivery("events.orders", ack("orders", 1, 1, 1, 1))
+    m.on_delivery("events.orders", ack("orders", 1, 4, 2, 0))
+    assert m.cell_state("orders", 2) is MsgState.FILTERED
+    assert m.cell_state("orders", 5) is MsgState.UNDELIVERED
+
+
+def test_missed_deliveries_hold_the_floor_until_reconcile() -> None:
+    m = model(("c", []))
+    publish(m, *["events.x"] * 3)
+    m.on_delivery("events.x", ack("c", 1, 1, 1))
+    m.on_delivery("events.x", ack("c", 1, 3, 3))  # delivery of seq 2 never seen
+    m.on_ack(ack("c", 1, 1, 1), AckKind.ACK)
+    m.on_ack(ack("c", 1, 3, 3), AckKind.ACK)
+    snap = m.snapshot()["c"]
+    assert snap["ack_floor"] == 1 and snap["num_ack_pending"] == 1
+    assert m.cell_state("c", 2) is MsgState.UNKNOWN
+
+
+def test_reconcile_takes_the_server_numbers_exactly() -> None:
+    m = model(("c", []))
+    publish(m, *["events.x"] * 3)
+    info = {
+        "name": "c",
+        "config": {"durable_name": "c", "ack_policy": "explicit", "max_ack_pending": 1000},
+        "delivered": {"stream_seq": 3, "consumer_seq": 4},
+        "ack_floor": {"stream_seq": 1, "consumer_seq": 1},
+        "num_pending": 0,
+        "num_ack_pending": 2,
+        "num_redelivered": 1,
+        "num_waiting": 1,
+    }
+    m.apply_consumer_info(info)
+    snap = m.snapshot()["c"]
+    assert {k: snap[k] for k in ("delivered", "ack_floor", "num_ack_pending")} == {
+        "delivered": 3,
+        "ack_floor": 1,
+        "num_ack_pending": 2,
+    }
+    assert (snap["num_redelivered"], snap["num_waiting"], snap["max_ack_pending"]) == (1, 1, 1000)
+
+
+def test_running_reconcile_only_moves_forward() -> None:
+    m = model(("c", []))
+    publish(m, *["events.x"] * 3)
+    for i in range(1, 4):
+        m.on_delivery("events.x", ack("c", 1, i, i))
+    stale = {
+        "name": "c",
+        "config": {"durable_name": "c", "ack_policy": "explicit"},
+        "delivered": {"stream_seq": 1, "consumer_seq": 1},
+        "ack_floor": {"stream_seq": 0, "consumer_seq": 0},
+    }
+    m.apply_consumer_info(stale, exact=False)
+    assert m.snapshot()["c"]["delivered"] == 3
+
+
+def test_removed_from_the_stream() -> None:
+    m = model(("c", ["events.a"]), retention="interest")
+    publish(m, "events.a", "events.b", "events.a")
+    assert m.removed(2), "interest retention: no consumer wants events.b"
+    assert not m.removed(1)
+    m.on_delivery("events.a", ack("c", 1, 1, 1, 1))
+    m.on_ack(ack("c", 1, 1, 1), AckKind.ACK)
+    assert m.removed(1), "acked by every interested consumer"
+    m.apply_stream_info(
+        {"config": {"retention": "interest"}, "state": {"first_seq": 3, "last_seq": 3}}
+    )
+    assert m.cell_state("c", 3) is MsgState.UNDELIVERED
+    limits = model(("c", []))
+    limits.on_published(10, "events.a")
+    limits.apply_stream_info(
+        {"config": {"retention": "limits"}, "state": {"first_seq": 8, "last_seq": 10}}
+    )
+    assert limits.cell_state("c", 7) is MsgState.REMOVED
+    assert limits.snapshot()["c"]["num_pending"] == 3
+
+
+def test_max_deliveries_leaves_floor_and_redelivered_count() -> None:
+    m = model(("c", []))
+    publish(m, "events.a")
+    m.on_delivery("events.a", ack("c", 1, 1, 1))
+    m.on_delivery("events.a", ack("c", 2, 1, 2))
+    m.on_max_deliveries("c", 1)
+    snap = m.snapshot()["c"]
+    assert (snap["num_ack_pending"], snap["num_redelivered"], snap["ack_floor"]) == (0, 1, 0)
+    assert m.cell_state("c", 1) is MsgState.EXHAUSTED
+
+
+def test_ack_all_policy_acks_everything_below() -> None:
+    m = model(("c", []))
+    m.consumers["c"].ack_policy = "all"
+    publish(m, *["events.x"] * 3)
+    for i in range(1, 4):
+        m.on_delivery("events.x", ack("c", 1, i, i))
+    m.on_ack(ack("c", 1, 2, 2), AckKind.ACK)
+    snap = m.snapshot()["c"]
+    assert (snap["ack_floor"], snap["num_ack_pending"]) == (2, 1)
+
+
+def test_snapshot_shape_is_plain_data() -> None:
+    m = model(("b", []), ("a", []))
+    snap = m.snapshot()
+    assert list(snap) == ["a", "b"]
+    for numbers in snap.values():
+        for key in ("delivered", "ack_floor", "num_pending", "num_ack_pending", "num_redelivered"):
+            assert type(numbers[key]) is int
+
+
+def test_trim_keeps_counts() -> None:
+    m = model(("c", []))
+    publish(m, *["events.x"] * 100)
+    for i in range(1, 101):
+        m.on_delivery("events.x", ack("c", 1, i, i))
+        m.on_ack(ack("c", 1, i, i), AckKind.ACK)
+    before = m.snapshot()
+    m.trim(90)
+    assert m.snapshot() == before
+    assert len(m.consumers["c"].done) <= 11
