@@ -102,9 +102,7 @@ def validate_name(value: object, field: str = "name") -> str:
             field=field,
         )
     if not value:
-        raise TopologyError(
-            f"{field} is empty. Fix: pass a name such as {example!r}.", field=field
-        )
+        raise TopologyError(f"{field} is empty. Fix: pass a name such as {example!r}.", field=field)
     bad = [desc for ch, desc in _BAD_NAME_CHARS.items() if ch in value]
     if any(ch.isspace() for ch in value):
         bad.append("whitespace")

@@ -175,8 +175,9 @@ async def test_ensure_stream_creates_then_is_idempotent(js, names) -> None:  # t
     assert isinstance(first, StreamInfo)
     assert first.config.subjects == [f"{root}.>"]
     assert first.config.max_age == 3600
-    second = await ensure_stream(js, name, [f"{root}.>"], max_age=dt.timedelta(hours=1),
-                                 storage="memory")
+    second = await ensure_stream(
+        js, name, [f"{root}.>"], max_age=dt.timedelta(hours=1), storage="memory"
+    )
     assert second.config == first.config
     assert second.created == first.created
 
@@ -184,8 +185,15 @@ async def test_ensure_stream_creates_then_is_idempotent(js, names) -> None:  # t
 async def test_ensure_stream_updates_updatable_fields(js, names) -> None:  # type: ignore[no-untyped-def]
     name, root = unique(names)
     await ensure_stream(js, name, f"{root}.>", max_age=60)
-    info = await ensure_stream(js, name, f"{root}.>", max_msgs=10, discard="new",
-                               retention="interest", description="lesson 01")
+    info = await ensure_stream(
+        js,
+        name,
+        f"{root}.>",
+        max_msgs=10,
+        discard="new",
+        retention="interest",
+        description="lesson 01",
+    )
     assert info.config.max_msgs == 10
     assert info.config.discard == "new"
     assert info.config.retention == "interest"
@@ -200,8 +208,9 @@ async def test_ensure_stream_updates_updatable_fields(js, names) -> None:  # typ
 
 async def test_ensure_stream_republish(js, names) -> None:  # type: ignore[no-untyped-def]
     name, root = unique(names)
-    info = await ensure_stream(js, name, f"{root}.>",
-                               republish={"src": f"{root}.>", "dest": f"b{root}.>"})
+    info = await ensure_stream(
+        js, name, f"{root}.>", republish={"src": f"{root}.>", "dest": f"b{root}.>"}
+    )
     assert info.config.republish == RePublish(src=f"{root}.>", dest=f"b{root}.>")
     same = await ensure_stream(js, name, f"{root}.>", republish=(f"{root}.>", f"b{root}.>"))
     assert same.config == info.config
@@ -210,8 +219,9 @@ async def test_ensure_stream_republish(js, names) -> None:  # type: ignore[no-un
 async def test_republish_template_from_the_seed_is_explained(js, names) -> None:  # type: ignore[no-untyped-def]
     name, root = unique(names)
     with pytest.raises(TopologyError) as exc:
-        await ensure_stream(js, name, f"{root}.>",
-                            republish=RePublish(src=">", dest="broadcast.{{subject}}"))
+        await ensure_stream(
+            js, name, f"{root}.>", republish=RePublish(src=">", dest="broadcast.{{subject}}")
+        )
     assert_names(exc, "republish", "10052", f"'dest': 'broadcast.{root}.>'")
 
 
@@ -228,8 +238,14 @@ async def test_unchangeable_stream_field(js, names, first, second, field) -> Non
     await ensure_stream(js, name, f"{root}.>", **first)
     with pytest.raises(TopologyError) as exc:
         await ensure_stream(js, name, f"{root}.>", **second)
-    assert_names(exc, field, repr(first[field]), repr(second[field]),
-                 f"js.delete_stream({name!r})", f"reset_streams(js, {name!r})")
+    assert_names(
+        exc,
+        field,
+        repr(first[field]),
+        repr(second[field]),
+        f"js.delete_stream({name!r})",
+        f"reset_streams(js, {name!r})",
+    )
 
 
 async def test_subjects_taken_by_another_stream(js, names) -> None:  # type: ignore[no-untyped-def]
@@ -289,10 +305,15 @@ async def test_ensure_consumer_updates_updatable_fields(js, stream) -> None:  # 
     root = root_of((await js.stream_info(stream)).config.subjects)
     await ensure_consumer(js, stream, "user-service", filter_subject=f"{root}.user.>")
     info = await ensure_consumer(
-        js, stream, "user-service",
+        js,
+        stream,
+        "user-service",
         filter_subjects=[f"{root}.user.>", f"{root}.auth.>"],
-        max_ack_pending=5, ack_wait=dt.timedelta(seconds=10), max_deliver=3,
-        inactive_threshold=3600, description="users and logins",
+        max_ack_pending=5,
+        ack_wait=dt.timedelta(seconds=10),
+        max_deliver=3,
+        inactive_threshold=3600,
+        description="users and logins",
     )
     assert info.config.filter_subject is None
     assert info.config.filter_subjects == [f"{root}.user.>", f"{root}.auth.>"]
@@ -312,8 +333,11 @@ async def test_ensure_consumer_updates_updatable_fields(js, stream) -> None:  # 
         ({}, {"deliver_policy": "new"}, "deliver_policy"),
         ({"deliver_policy": "last"}, {"deliver_policy": "all"}, "deliver_policy"),
         ({}, {"replay_policy": "original"}, "replay_policy"),
-        ({"deliver_policy": "by_start_sequence", "opt_start_seq": 3},
-         {"deliver_policy": "by_start_sequence", "opt_start_seq": 4}, "opt_start_seq"),
+        (
+            {"deliver_policy": "by_start_sequence", "opt_start_seq": 3},
+            {"deliver_policy": "by_start_sequence", "opt_start_seq": 4},
+            "opt_start_seq",
+        ),
     ],
 )
 async def test_fixed_consumer_field_refused(js, stream, first, second, field) -> None:  # type: ignore[no-untyped-def]
@@ -339,10 +363,12 @@ async def test_server_refusal_is_translated_too(js, stream) -> None:  # type: ig
 
 async def test_by_start_time(js, stream) -> None:  # type: ignore[no-untyped-def]
     when = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
-    first = await ensure_consumer(js, stream, "replay", deliver_policy="by_start_time",
-                                  opt_start_time=when)
-    again = await ensure_consumer(js, stream, "replay", deliver_policy="by_start_time",
-                                  opt_start_time=when)
+    first = await ensure_consumer(
+        js, stream, "replay", deliver_policy="by_start_time", opt_start_time=when
+    )
+    again = await ensure_consumer(
+        js, stream, "replay", deliver_policy="by_start_time", opt_start_time=when
+    )
     assert first.config.opt_start_time == when == again.config.opt_start_time
 
 
@@ -373,8 +399,7 @@ async def test_filter_that_cannot_match(js, stream) -> None:  # type: ignore[no-
         await ensure_consumer(js, stream, "x", filter_subject=f"{root}.payment.>")
     assert_names(exc, "filter_subject", "never match", f"{root}.order.>")
     with pytest.raises(TopologyError) as exc:
-        await ensure_consumer(js, stream, "x",
-                              filter_subjects=[f"{root}.user.>", "orders.>"])
+        await ensure_consumer(js, stream, "x", filter_subjects=[f"{root}.user.>", "orders.>"])
     assert_names(exc, "filter_subjects", "'orders.>'")
     with pytest.raises(TopologyError) as exc:
         await ensure_consumer(js, stream, "x", filter_subjects=["orders.>"])
@@ -399,8 +424,11 @@ async def test_filter_that_cannot_match(js, stream) -> None:  # type: ignore[no-
         ({"opt_start_seq": 3}, "opt_start_seq", "by_start_sequence"),
         ({"deliver_policy": "by_start_sequence", "opt_start_seq": 0}, "opt_start_seq", ">= 1"),
         ({"deliver_policy": "by_start_time"}, "opt_start_time", "10094"),
-        ({"deliver_policy": "by_start_time", "opt_start_time": dt.datetime(2026, 1, 1)},
-         "opt_start_time", "timezone-aware"),
+        (
+            {"deliver_policy": "by_start_time", "opt_start_time": dt.datetime(2026, 1, 1)},
+            "opt_start_time",
+            "timezone-aware",
+        ),
         ({"deliver_subject": "push.here"}, "deliver_subject", "pull"),
         ({"ack_wiat": 3}, "ack_wiat", "ack_wait"),
     ],

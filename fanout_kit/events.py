@@ -1,0 +1,534 @@
+"""Seeded demo events and a fast publisher for them.
+
+``demo_events`` makes believable business traffic (orders, payments, users, logins) and sensor
+readings as compact JSON, the same for the same seed on every machine, so lesson outputs can be
+committed and compared. ``publish_events`` sends them with JetStream's asynchronous publish
+(many publishes in flight, then the acks), which is several times faster than awaiting
+``js.publish`` one by one, and reports the stream sequences the server assigned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import random
+import sys
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from nats.js.errors import NoStreamResponseError
+
+from .errors import FanoutKitError
+
+__all__ = [
+    "BASE_TIME",
+    "KINDS",
+    "Event",
+    "PublishError",
+    "PublishReport",
+    "demo_events",
+    "publish_events",
+]
+
+#: Every demo timestamp is this instant plus seeded offsets, so output never depends on the clock.
+BASE_TIME = dt.datetime(2026, 1, 5, 9, 0, 0, tzinfo=dt.UTC)
+#: The kinds ``demo_events`` knows, and the event types of each.
+KINDS: dict[str, tuple[str, ...]] = {
+    "order": ("created", "paid", "shipped"),
+    "payment": ("authorized", "captured", "failed"),
+    "user": ("signed_up", "updated"),
+    "auth": ("login", "logout"),
+    "sensor": ("temp", "humidity"),
+}
+DEFAULT_KINDS = ("order", "payment", "user", "auth")
+PROGRESS_MIN = 1000  # events; below this a progress bar only flickers
+PROGRESS_INTERVAL = 0.1  # seconds between widget updates (at most ~10 sends a second)
+DEFAULT_WINDOW = 1000  # publishes in flight before the oldest ack is awaited
+
+
+class PublishError(FanoutKitError):
+    """A publish was not stored by any stream (or its ack did not arrive)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One demo event: where it goes (``subject``), what it says (``data``) and its bytes.
+
+    ``payload`` is ``data`` as compact JSON, ready for ``js.publish(ev.subject, ev.payload)``.
+    """
+
+    subject: str
+    data: dict[str, Any] = field(hash=False)
+    payload: bytes = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "payload", json.dumps(self.data, separators=(",", ":")).encode())
+
+
+# --------------------------------------------------------------------------- generator
+
+_FIRST = (
+    "ada",
+    "alan",
+    "grace",
+    "linus",
+    "margaret",
+    "ken",
+    "barbara",
+    "dennis",
+    "radia",
+    "edsger",
+    "frances",
+    "tim",
+    "sophie",
+    "guido",
+    "katherine",
+    "john",
+)
+_LAST = (
+    "lovelace",
+    "turing",
+    "hopper",
+    "torvalds",
+    "hamilton",
+    "thompson",
+    "liskov",
+    "ritchie",
+    "perlman",
+    "dijkstra",
+    "allen",
+    "berners-lee",
+    "wilson",
+    "rossum",
+)
+_SKUS = {
+    "SKU-BOOK-01": 18.50,
+    "SKU-MUG-02": 9.90,
+    "SKU-TEE-03": 24.00,
+    "SKU-CABLE-04": 7.49,
+    "SKU-LAMP-05": 42.00,
+    "SKU-PEN-06": 2.35,
+    "SKU-BAG-07": 59.00,
+    "SKU-SOCK-08": 6.99,
+}
+_CURRENCIES = ("EUR", "USD", "GBP")
+_COUNTRIES = ("DE", "FR", "GB", "US", "NL", "ES", "SE", "PL")
+_AGENTS = (
+    "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0",
+    "okhttp/4.12.0",
+)
+_CARRIERS = ("DHL", "UPS", "PostNL", "Royal Mail")
+_FAIL_REASONS = ("card_declined", "insufficient_funds", "expired_card")
+_DEVICES = (
+    ("dev-01", "greenhouse"),
+    ("dev-02", "greenhouse"),
+    ("dev-03", "warehouse"),
+    ("dev-04", "office"),
+)
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+class _World:
+    """The generator's memory, so later events refer to earlier ones (pay an order that exists)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.users: list[dict[str, Any]] = []
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.payments: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, str] = {}
+        self.readings = {
+            dev: [20.0 + rng.random() * 3, 45.0 + rng.random() * 10] for dev, _ in _DEVICES
+        }
+        self.next_user = 1001
+        self.next_order = 100001
+
+    def new_user(self) -> dict[str, Any]:
+        rng = self.rng
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        user = {
+            "user_id": f"u_{self.next_user}",
+            "email": f"{first}.{last}{self.next_user % 100}@example.com",
+            "name": f"{first.title()} {last.title()}",
+            "country": rng.choice(_COUNTRIES),
+            "plan": rng.choice(("free", "free", "pro", "team")),
+        }
+        self.next_user += 1
+        self.users.append(user)
+        return user
+
+    def some_user(self) -> dict[str, Any]:
+        if not self.users or self.rng.random() < 0.15:
+            return self.new_user()
+        return self.rng.choice(self.users)
+
+    def new_order(self) -> dict[str, Any]:
+        rng = self.rng
+        items = []
+        for sku in rng.sample(sorted(_SKUS), rng.randint(1, 3)):
+            items.append({"sku": sku, "qty": rng.randint(1, 3), "unit_price": _SKUS[sku]})
+        order = {
+            "order_id": f"ord_{self.next_order}",
+            "user_id": self.some_user()["user_id"],
+            "items": items,
+            "amount": round(sum(i["qty"] * i["unit_price"] for i in items), 2),
+            "currency": rng.choice(_CURRENCIES),
+            "state": "created",
+        }
+        self.next_order += 1
+        self.orders[order["order_id"]] = order
+        return order
+
+    def orders_in(self, state: str) -> list[dict[str, Any]]:
+        return [o for o in self.orders.values() if o["state"] == state]
+
+    def make(self, kind: str) -> tuple[str, dict[str, Any]]:
+        """Return (event type, fields) for one event of ``kind``."""
+        return getattr(self, f"_{kind}")()
+
+    def _order(self) -> tuple[str, dict[str, Any]]:
+        rng = self.rng
+        created, paid = self.orders_in("created"), self.orders_in("paid")
+        roll = rng.random()
+        if paid and roll < 0.3:
+            order = rng.choice(paid)
+            order["state"] = "shipped"
+            return "shipped", {
+                "order_id": order["order_id"],
+                "user_id": order["user_id"],
+                "carrier": rng.choice(_CARRIERS),
+                "tracking": f"TRK{rng.randrange(10**9, 10**10)}",
+            }
+        if created and roll < 0.65:
+            order = rng.choice(created)
+            order["state"] = "paid"
+            return "paid", {
+                "order_id": order["order_id"],
+                "user_id": order["user_id"],
+                "amount": order["amount"],
+                "currency": order["currency"],
+            }
+        order = self.new_order()
+        return "created", {k: v for k, v in order.items() if k != "state"}
+
+    def _payment(self) -> tuple[str, dict[str, Any]]:
+        rng = self.rng
+        authorized = [p for p in self.payments.values() if p["state"] == "authorized"]
+        if authorized and rng.random() < 0.5:
+            payment = rng.choice(authorized)
+            payment["state"] = "captured"
+            return "captured", {k: v for k, v in payment.items() if k != "state"}
+        created = self.orders_in("created")
+        order = rng.choice(created) if created else self.new_order()
+        payment = {
+            "payment_id": f"pay_{rng.randrange(16**10):010x}",
+            "order_id": order["order_id"],
+            "amount": order["amount"],
+            "currency": order["currency"],
+            "method": rng.choice(("card", "card", "paypal", "sepa")),
+            "state": "authorized",
+        }
+        fields = {k: v for k, v in payment.items() if k != "state"}
+        if rng.random() < 0.12:
+            return "failed", {**fields, "reason": rng.choice(_FAIL_REASONS)}
+        self.payments[payment["payment_id"]] = payment
+        return "authorized", fields
+
+    def _user(self) -> tuple[str, dict[str, Any]]:
+        rng = self.rng
+        if self.users and rng.random() < 0.45:
+            user = rng.choice(self.users)
+            key = rng.choice(("plan", "country", "name"))
+            value = {
+                "plan": lambda: rng.choice(("free", "pro", "team")),
+                "country": lambda: rng.choice(_COUNTRIES),
+                "name": lambda: f"{rng.choice(_FIRST).title()} {rng.choice(_LAST).title()}",
+            }[key]()
+            user[key] = value
+            return "updated", {"user_id": user["user_id"], "changes": {key: value}}
+        return "signed_up", dict(self.new_user())
+
+    def _auth(self) -> tuple[str, dict[str, Any]]:
+        rng = self.rng
+        if self.sessions and rng.random() < 0.4:
+            session = rng.choice(sorted(self.sessions))
+            user_id = self.sessions.pop(session)
+            return "logout", {
+                "user_id": user_id,
+                "session_id": session,
+                "duration_s": rng.randint(30, 7200),
+            }
+        user = self.some_user()
+        session = f"s_{rng.randrange(16**8):08x}"
+        self.sessions[session] = user["user_id"]
+        net = rng.choice(("192.0.2", "198.51.100", "203.0.113"))  # documentation ranges
+        return "login", {
+            "user_id": user["user_id"],
+            "session_id": session,
+            "ip": f"{net}.{rng.randint(1, 254)}",
+            "user_agent": rng.choice(_AGENTS),
+            "method": rng.choice(("password", "passkey", "sso")),
+        }
+
+    def _sensor(self) -> tuple[str, dict[str, Any]]:
+        rng = self.rng
+        device, location = rng.choice(_DEVICES)
+        metric = rng.choice(("temp", "humidity"))
+        slot = 0 if metric == "temp" else 1
+        value = self.readings[device][slot] + rng.uniform(-0.4, 0.4)
+        value = min(max(value, 5.0 if slot == 0 else 20.0), 35.0 if slot == 0 else 90.0)
+        self.readings[device][slot] = value
+        return metric, {
+            "device": device,
+            "location": location,
+            "metric": metric,
+            "value": round(value, 1),
+            "unit": "C" if slot == 0 else "%",
+        }
+
+
+def demo_events(
+    n: int,
+    *,
+    seed: int = 42,
+    kinds: Sequence[str] = DEFAULT_KINDS,
+    prefix: str = "events",
+    sensor_prefix: str = "sensors",
+    start: dt.datetime = BASE_TIME,
+) -> list[Event]:
+    """Return ``n`` demo events, identical for the same arguments on every run and machine.
+
+    Subjects: ``{prefix}.order.created|paid|shipped``, ``{prefix}.payment.authorized|captured|
+    failed``, ``{prefix}.user.signed_up|updated``, ``{prefix}.auth.login|logout`` and, when
+    ``"sensor"`` is in ``kinds``, ``{sensor_prefix}.<device>.temp|humidity``. Each event's data
+    has ``id``, ``type``, ``ts`` (ISO-8601 UTC, ``start`` plus seeded gaps) and fields that hang
+    together: an order is paid after it was created, a logout ends an earlier login.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"n must be a whole number of events >= 0, got {n!r}. Fix: e.g. n=20.")
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise ValueError(
+            f"kinds={tuple(kinds)!r}: unknown {unknown or 'empty'}. "
+            f"Fix: choose from {tuple(KINDS)}, e.g. kinds=('order', 'payment')."
+        )
+    for name, value in (("prefix", prefix), ("sensor_prefix", sensor_prefix)):
+        if not value or any(c in value for c in "*> \t") or "" in value.split("."):
+            raise ValueError(
+                f"{name}={value!r} is not a literal subject prefix. Fix: e.g. {name}='events'."
+            )
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware. Fix: e.g. start=BASE_TIME.")
+
+    rng = random.Random(seed)
+    world = _World(rng)
+    chosen = tuple(kinds)
+    t = start
+    events: list[Event] = []
+    for i in range(n):
+        t += dt.timedelta(milliseconds=rng.randint(40, 2500))
+        kind = rng.choice(chosen)
+        etype, fields = world.make(kind)
+        if kind == "sensor":
+            subject = f"{sensor_prefix}.{fields['device']}.{etype}"
+            head = {"id": f"evt_{seed}_{i + 1:06d}", "type": f"sensor.{etype}", "ts": _iso(t)}
+        else:
+            subject = f"{prefix}.{kind}.{etype}"
+            head = {"id": f"evt_{seed}_{i + 1:06d}", "type": f"{kind}.{etype}", "ts": _iso(t)}
+        events.append(Event(subject, {**head, **fields}))
+    return events
+
+
+# --------------------------------------------------------------------------- publisher
+
+
+@dataclass(frozen=True, repr=False)
+class PublishReport:
+    """What the server said about a run of publishes: the sequences it assigned.
+
+    ``acks`` are the server's ``PubAck`` objects, one per event, in publish order.
+    """
+
+    count: int
+    streams: tuple[str, ...]
+    first_seq: int | None
+    last_seq: int | None
+    duplicates: int
+    acks: tuple[PubAck, ...] = field(compare=False)
+
+    @property
+    def seqs(self) -> list[int]:
+        """The stream sequence of each event, in publish order."""
+        return [a.seq for a in self.acks]
+
+    def __repr__(self) -> str:
+        noun = "event" if self.count == 1 else "events"
+        if not self.count:
+            return "Published 0 events"
+        dup = f", {self.duplicates} duplicate{'s' if self.duplicates != 1 else ''}"
+        dup = dup if self.duplicates else ""
+        if len(self.streams) == 1:
+            seq = (
+                f"seq {self.first_seq}"
+                if self.first_seq == self.last_seq
+                else f"seq {self.first_seq}..{self.last_seq}"
+            )
+            return f"Published {self.count} {noun} to {self.streams[0]}: {seq}{dup}"
+        parts = []
+        for stream in self.streams:
+            seqs = [a.seq for a in self.acks if a.stream == stream]
+            parts.append(f"{stream} seq {min(seqs)}..{max(seqs)}")
+        return f"Published {self.count} {noun}: {', '.join(parts)}{dup}"
+
+    __str__ = __repr__
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (never imports IPython in a plain script)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _progress_bar(total: int, progress: bool | None) -> Any:
+    if progress is False or total == 0:
+        return None
+    if progress is None and total < PROGRESS_MIN:
+        return None
+    if not _in_kernel():
+        return None
+    import ipywidgets
+    from IPython.display import display
+
+    bar = ipywidgets.IntProgress(value=0, min=0, max=total, description="Publishing")
+    display(bar)
+    return bar
+
+
+async def _tick(bar: Any, done: list[int], interval: float) -> None:
+    """Copy the publish count to the bar on a fixed interval: drawing never slows publishing."""
+    shown = -1
+    while True:
+        await asyncio.sleep(interval)
+        if done[0] != shown:
+            shown = done[0]
+            bar.value = shown
+
+
+async def publish_events(
+    js: JetStreamContext,
+    events: Iterable[Event],
+    *,
+    window: int = DEFAULT_WINDOW,
+    timeout: float = 10.0,
+    progress: bool | None = None,
+    msg_ids: bool = False,
+) -> PublishReport:
+    """Publish ``events`` with ``js.publish_async`` and return the sequences the server acked.
+
+    At most ``window`` publishes are in flight; the oldest ack is awaited (``timeout`` seconds
+    at most) before the next publish goes out. ``progress``: ``None`` shows an ipywidgets
+    progress bar in a notebook when there are at least 1000 events, ``True`` shows it for any
+    number, ``False`` never; it is updated at most ten times a second, and outside a kernel
+    there is no bar. ``msg_ids=True`` sends each event's id as ``Nats-Msg-Id`` so the server
+    drops re-sent copies (counted in ``duplicates``).
+
+    Raises :class:`PublishError` when no stream stores a subject or an ack does not arrive;
+    the publishes already acked stay in the stream.
+    """
+    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+        raise ValueError(
+            f"window must be a positive number of publishes, got {window!r}. Fix: e.g. window=1000."
+        )
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive seconds, got {timeout!r}. Fix: timeout=10.")
+    batch = events if isinstance(events, Sequence) else list(events)
+    bar = _progress_bar(len(batch), progress)
+    return await _publish(js, batch, window, timeout, bar, msg_ids)
+
+
+async def _publish(
+    js: JetStreamContext,
+    events: Sequence[Event],
+    window: int,
+    timeout: float,
+    bar: Any,
+    msg_ids: bool,
+    interval: float = PROGRESS_INTERVAL,
+) -> PublishReport:
+    done = [0]
+    ticker = asyncio.ensure_future(_tick(bar, done, interval)) if bar is not None else None
+    publish = js.publish_async
+    inflight: deque[tuple[Event, asyncio.Future[PubAck]]] = deque()
+    acks: list[PubAck] = []
+
+    async def settle(ev: Event, fut: asyncio.Future[PubAck]) -> None:
+        try:
+            ack = fut.result() if fut.done() else await asyncio.wait_for(fut, timeout)
+        except NoStreamResponseError:
+            raise PublishError(
+                f"No stream stores subject {ev.subject!r}, so the server did not keep it "
+                f"({len(acks)} earlier events were stored). Fix: create a stream whose subjects "
+                f"match it, e.g. `await ensure_stream(js, 'EVENTS', "
+                f"'{ev.subject.split('.')[0]}.>')`."
+            ) from None
+        except TimeoutError:
+            raise PublishError(
+                f"No ack for {ev.subject!r} within {timeout:g} s ({len(acks)} events were "
+                "acked). Fix: check the server is up (`fanout-kit doctor`), or pass a larger "
+                "timeout=."
+            ) from None
+        acks.append(ack)
+        done[0] += 1
+
+    try:
+        for ev in events:
+            headers = {"Nats-Msg-Id": str(ev.data.get("id"))} if msg_ids else None
+            inflight.append((ev, await publish(ev.subject, ev.payload, headers=headers)))
+            if len(inflight) >= window:
+                await settle(*inflight.popleft())
+        while inflight:
+            await settle(*inflight.popleft())
+    except BaseException:
+        rest = [fut for _, fut in inflight]
+        for fut in rest:
+            fut.cancel()
+        raise
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            with bar.hold_sync():
+                bar.value = done[0]
+                bar.bar_style = "success" if done[0] == len(events) else "danger"
+                bar.description = "Published" if done[0] == len(events) else "Failed"
+
+    streams = tuple(dict.fromkeys(a.stream for a in acks))
+    seqs = [a.seq for a in acks]
+    return PublishReport(
+        count=len(acks),
+        streams=streams,
+        first_seq=min(seqs) if seqs else None,
+        last_seq=max(seqs) if seqs else None,
+        duplicates=sum(1 for a in acks if a.duplicate),
+        acks=tuple(acks),
+    )

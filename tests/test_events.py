@@ -1,0 +1,225 @@
+"""The seeded demo events and publish_events, against the real session server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import ipywidgets
+import pytest
+from nats.js.api import PubAck
+
+from fanout_kit.events import (
+    BASE_TIME,
+    KINDS,
+    Event,
+    PublishError,
+    PublishReport,
+    _publish,
+    demo_events,
+    publish_events,
+)
+from fanout_kit.topology import ensure_stream, reset_streams
+
+# --------------------------------------------------------------------- generator
+
+
+def test_same_seed_same_events() -> None:
+    a = demo_events(300, seed=7, kinds=tuple(KINDS))
+    b = demo_events(300, seed=7, kinds=tuple(KINDS))
+    assert a == b
+    assert [e.payload for e in a] == [e.payload for e in b]
+
+
+def test_different_seed_different_events() -> None:
+    assert [e.payload for e in demo_events(50, seed=1)] != [
+        e.payload for e in demo_events(50, seed=2)
+    ]
+
+
+def test_known_first_event_for_default_seed() -> None:
+    """Pins the output lessons commit: a change here changes every notebook's output."""
+    first = demo_events(1)[0]
+    assert first.subject == "events.order.created"
+    assert first.data["id"] == "evt_42_000001"
+    assert first.data["ts"] == "2026-01-05T09:00:01.768Z"
+
+
+def test_event_shape() -> None:
+    events = demo_events(400, kinds=tuple(KINDS))
+    kinds = Counter(e.data["type"].split(".")[0] for e in events)
+    assert set(kinds) == set(KINDS)
+    last = BASE_TIME
+    for i, e in enumerate(events, 1):
+        assert isinstance(e, Event)
+        assert json.loads(e.payload) == e.data
+        assert e.payload == json.dumps(e.data, separators=(",", ":")).encode()  # compact
+        assert e.data["id"] == f"evt_42_{i:06d}"
+        ts = dt.datetime.fromisoformat(e.data["ts"].replace("Z", "+00:00"))
+        assert ts > last
+        last = ts
+        kind, etype = e.data["type"].split(".")
+        assert etype in KINDS[kind]
+        if kind == "sensor":
+            assert e.subject == f"sensors.{e.data['device']}.{etype}"
+        else:
+            assert e.subject == f"events.{kind}.{etype}"
+        if "email" in e.data:
+            assert e.data["email"].endswith("@example.com")
+        if "amount" in e.data:
+            assert e.data["amount"] > 0 and e.data["currency"] in ("EUR", "USD", "GBP")
+
+
+def test_events_hang_together() -> None:
+    """An order is paid only after it was created, shipped only after it was paid."""
+    seen: dict[str, str] = {}
+    order = ["created", "paid", "shipped"]
+    for e in demo_events(500, kinds=("order",)):
+        oid, etype = e.data["order_id"], e.subject.rsplit(".", 1)[1]
+        if etype == "created":
+            assert oid not in seen
+        else:
+            assert order.index(seen[oid]) == order.index(etype) - 1
+        seen[oid] = etype
+    logins: set[str] = set()
+    for e in demo_events(300, kinds=("auth",)):
+        if e.subject.endswith("login"):
+            logins.add(e.data["session_id"])
+        else:
+            assert e.data["session_id"] in logins
+
+
+def test_kinds_prefix_and_start() -> None:
+    events = demo_events(30, kinds=("payment",), prefix="shop", seed=3)
+    assert {e.subject.rsplit(".", 1)[0] for e in events} == {"shop.payment"}
+    sensors = demo_events(20, kinds="sensor", sensor_prefix="iot")
+    assert all(e.subject.startswith("iot.dev-0") for e in sensors)
+    start = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    assert demo_events(1, start=start)[0].data["ts"].startswith("2030-01-01T00:00:0")
+    assert demo_events(0) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"n": -1}, "n must"),
+        ({"n": 2.5}, "n must"),
+        ({"n": 3, "kinds": ("order", "shipping")}, "shipping"),
+        ({"n": 3, "kinds": ()}, "Fix"),
+        ({"n": 3, "prefix": "events.>"}, "prefix"),
+        ({"n": 3, "prefix": ""}, "prefix"),
+        ({"n": 3, "start": dt.datetime(2026, 1, 1)}, "timezone"),
+    ],
+)
+def test_generator_validation(kwargs: dict, word: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        demo_events(**kwargs)
+    assert word in str(exc.value)
+    assert "Fix" in str(exc.value)
+
+
+# --------------------------------------------------------------------- publisher
+
+
+@pytest.fixture
+async def stream(js) -> AsyncIterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    tag = uuid.uuid4().hex[:10]
+    name, root = f"P_{tag}", f"p{tag}"
+    await ensure_stream(js, name, f"{root}.>", storage="memory")
+    yield name, root
+    await reset_streams(js, name)
+
+
+async def test_publish_report(js, stream) -> None:  # type: ignore[no-untyped-def]
+    name, root = stream
+    events = demo_events(20, prefix=root)
+    report = await publish_events(js, events)
+    assert isinstance(report, PublishReport)
+    assert repr(report) == f"Published 20 events to {name}: seq 1..20"
+    assert (report.count, report.first_seq, report.last_seq, report.duplicates) == (20, 1, 20, 0)
+    assert report.seqs == list(range(1, 21))
+    assert all(isinstance(a, PubAck) for a in report.acks)
+    info = await js.stream_info(name)
+    assert info.state.messages == 20
+    msg = await js.get_msg(name, 5)
+    assert msg.data == events[4].payload and msg.subject == events[4].subject
+
+    more = await publish_events(js, demo_events(5, prefix=root, seed=9), window=2)
+    assert repr(more) == f"Published 5 events to {name}: seq 21..25"
+    one = await publish_events(js, iter(demo_events(1, prefix=root)))
+    assert repr(one) == f"Published 1 event to {name}: seq 26"
+    assert repr(await publish_events(js, [])) == "Published 0 events"
+
+
+async def test_publish_duplicates_with_msg_ids(js, stream) -> None:  # type: ignore[no-untyped-def]
+    name, root = stream
+    events = demo_events(10, prefix=root)
+    first = await publish_events(js, events, msg_ids=True)
+    again = await publish_events(js, events[:4], msg_ids=True)
+    assert first.duplicates == 0
+    assert again.duplicates == 4
+    assert repr(again) == f"Published 4 events to {name}: seq 1..4, 4 duplicates"
+    assert (await js.stream_info(name)).state.messages == 10
+
+
+async def test_publish_to_two_streams(js, stream) -> None:  # type: ignore[no-untyped-def]
+    name, root = stream
+    other = f"{name}_S"
+    await ensure_stream(js, other, f"s{root}.>", storage="memory")
+    try:
+        events = demo_events(12, kinds=("order", "sensor"), prefix=root, sensor_prefix=f"s{root}")
+        report = await publish_events(js, events)
+        n_sensor = sum(1 for e in events if e.subject.startswith(f"s{root}."))
+        assert report.count == 12
+        assert set(report.streams) == {name, other}
+        assert f"{other} seq 1..{n_sensor}" in repr(report)
+        assert f"{name} seq 1..{12 - n_sensor}" in repr(report)
+    finally:
+        await reset_streams(js, other)
+
+
+async def test_publish_without_stream_says_what_to_do(js, stream) -> None:  # type: ignore[no-untyped-def]
+    _, root = stream
+    events = [*demo_events(3, prefix=root), *demo_events(2, prefix=f"nostream{root}")]
+    with pytest.raises(PublishError) as exc:
+        await publish_events(js, events)
+    assert f"nostream{root}.order" in str(exc.value)
+    assert "ensure_stream" in str(exc.value) and "Fix" in str(exc.value)
+    assert "3 earlier events were stored" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"), [({"window": 0}, "window"), ({"timeout": 0}, "timeout")]
+)
+async def test_publish_validation(js, kwargs, word) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError) as exc:
+        await publish_events(js, demo_events(1), **kwargs)
+    assert word in str(exc.value)
+
+
+async def test_no_progress_bar_outside_a_kernel(js, stream) -> None:  # type: ignore[no-untyped-def]
+    """A plain script (this test) needs no kernel, even with progress=True and many events."""
+    _, root = stream
+    report = await publish_events(js, demo_events(1500, prefix=root), progress=True)
+    assert report.count == 1500
+
+
+async def test_progress_bar_is_throttled(js, stream) -> None:  # type: ignore[no-untyped-def]
+    """The bar is redrawn on a fixed interval, never once per event, and ends full."""
+    _, root = stream
+    bar = ipywidgets.IntProgress(min=0, max=3000)
+    changes: list[int] = []
+    bar.observe(lambda change: changes.append(change["new"]), names="value")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    report = await _publish(js, demo_events(3000, prefix=root), 1000, 10.0, bar, False, 0.1)
+    elapsed = loop.time() - t0
+    assert report.count == 3000
+    assert bar.value == 3000 and bar.bar_style == "success"
+    # One update per 0.1 s tick at most, plus the final one: a ceiling, not a timing guess.
+    assert len(changes) <= elapsed / 0.1 + 1
+    assert changes == sorted(changes)
