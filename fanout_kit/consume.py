@@ -1,0 +1,221 @@
+"""Pull, ack and report: consumer helpers for lessons and tests.
+
+``drain`` empties a durable pull consumer and says what it saw; ``take`` gets the next few
+messages. Both stop as soon as the server says nothing is pending (the ``num_pending`` in each
+message's metadata, the "Unprocessed" number of the ``nats`` CLI) instead of waiting out a
+fetch timeout: ``fetch`` raises ``nats.errors.TimeoutError`` on an empty consumer, and a lesson
+should not sit for five seconds to learn that. Acks are confirmed before returning, so a
+``consumer_info`` right after shows the new ack floor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from .topology import TopologyError, validate_name
+
+__all__ = ["ConsumeReport", "Delivery", "drain", "take"]
+
+DEFAULT_TIMEOUT = 5.0
+
+
+class Delivery(NamedTuple):
+    """One delivered message, from its JetStream metadata, as a plain tuple."""
+
+    stream_seq: int
+    consumer_seq: int
+    subject: str
+    num_delivered: int
+    num_pending: int
+
+
+@dataclass(frozen=True, repr=False)
+class ConsumeReport:
+    """What one ``drain``/``take`` call received from a durable consumer.
+
+    ``subjects`` counts messages per subject; ``deliveries`` lists each message's metadata in
+    delivery order; ``msgs`` holds the real nats-py ``Msg`` objects (payloads, headers).
+    ``pending`` is the consumer's Unprocessed count afterwards; ``timed_out`` is true when the
+    server stopped delivering while messages were still pending (e.g. ``max_ack_pending``
+    reached with unacked messages).
+    """
+
+    stream: str
+    durable: str
+    count: int
+    first_seq: int | None
+    last_seq: int | None
+    subjects: Mapping[str, int]
+    acked: bool
+    pending: int
+    timed_out: bool
+    redelivered: int
+    deliveries: tuple[Delivery, ...] = field(compare=False)
+    msgs: tuple[Msg, ...] = field(compare=False)
+
+    def __repr__(self) -> str:
+        noun = "message" if self.count == 1 else "messages"
+        head = f"{self.stream}/{self.durable}: {self.count} {noun}"
+        if self.count:
+            head += (
+                f", seq {self.first_seq}"
+                if self.first_seq == self.last_seq
+                else f", seq {self.first_seq}..{self.last_seq}"
+            )
+            head += ", acked" if self.acked else ", not acked"
+        if self.redelivered:
+            head += f", {self.redelivered} redelivered"
+        if self.timed_out:
+            head += f", stopped with {self.pending} pending (fetch timed out)"
+        return f"ConsumeReport({head})"
+
+    __str__ = __repr__
+
+
+async def _pending(js: JetStreamContext, stream: str, durable: str) -> int:
+    try:
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        raise TopologyError(
+            f"Consumer {durable!r} on stream {stream!r} does not exist (or the stream does not). "
+            f"Fix: create it first, e.g. `await ensure_consumer(js, {stream!r}, {durable!r})`.",
+            field="durable",
+        ) from None
+    return info.num_pending or 0
+
+
+def _check(batch: int, timeout: float, limit: int | None) -> None:
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}. Fix: e.g. batch=100.")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive seconds, got {timeout!r}. Fix: timeout=5.")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ValueError(f"the message limit must be an integer >= 0, got {limit!r}.")
+
+
+async def drain(
+    js: JetStreamContext,
+    stream: str,
+    durable: str,
+    *,
+    batch: int = 100,
+    max_messages: int | None = None,
+    ack: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> ConsumeReport:
+    """Fetch from durable ``durable`` until nothing is pending (or ``max_messages``); report.
+
+    Fetches ``batch`` at a time with a pull subscription bound to the existing consumer, acks
+    each message when ``ack`` is true (the last ack waits for the server's confirmation, so
+    consumer info is current when this returns), and stops when the metadata of the last
+    message says ``num_pending == 0``. An empty consumer returns an empty report at once.
+    If the server stops delivering while messages are pending (``max_ack_pending`` reached,
+    for instance), the fetch waits ``timeout`` seconds and the report says ``timed_out``.
+    """
+    validate_name(stream, "stream name")
+    validate_name(durable, "durable name")
+    _check(batch, timeout, max_messages)
+    pending = await _pending(js, stream, durable)
+    msgs: list[Msg] = []
+    timed_out = False
+    if pending and max_messages != 0:
+        sub = await js.pull_subscribe_bind(durable=durable, stream=stream)
+        try:
+            timed_out, pending = await _pull(sub, msgs, batch, max_messages, ack, timeout)
+            if timed_out and ack and msgs:
+                await js._nc.flush(timeout)  # the acks sent so far reach the server
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+    if timed_out:
+        pending = await _pending(js, stream, durable)
+    return _report(stream, durable, msgs, ack, pending, timed_out)
+
+
+async def _pull(
+    sub: JetStreamContext.PullSubscription,
+    msgs: list[Msg],
+    batch: int,
+    limit: int | None,
+    ack: bool,
+    timeout: float,
+) -> tuple[bool, int]:
+    """The fetch loop. Returns (timed_out, num_pending after the last message)."""
+    pending = 1
+    while pending and (limit is None or len(msgs) < limit):
+        want = batch if limit is None else min(batch, limit - len(msgs))
+        try:
+            got = await sub.fetch(want, timeout=timeout)
+        except nats.errors.TimeoutError:
+            return True, pending
+        pending = got[-1].metadata.num_pending
+        last_call = not pending or (limit is not None and len(msgs) + len(got) >= limit)
+        if ack:
+            for msg in got[:-1] if last_call else got:
+                await msg.ack()
+            if last_call:
+                await got[-1].ack_sync(timeout=timeout)
+        msgs.extend(got)
+    return False, pending
+
+
+def _report(
+    stream: str, durable: str, msgs: list[Msg], ack: bool, pending: int, timed_out: bool
+) -> ConsumeReport:
+    deliveries = []
+    for m in msgs:
+        md = m.metadata
+        deliveries.append(
+            Delivery(
+                md.sequence.stream,
+                md.sequence.consumer,
+                m.subject,
+                md.num_delivered,
+                md.num_pending,
+            )
+        )
+    seqs = [d.stream_seq for d in deliveries]
+    return ConsumeReport(
+        stream=stream,
+        durable=durable,
+        count=len(msgs),
+        first_seq=min(seqs) if seqs else None,
+        last_seq=max(seqs) if seqs else None,
+        subjects=dict(sorted(Counter(m.subject for m in msgs).items())),
+        acked=ack and bool(msgs),
+        pending=pending,
+        timed_out=timed_out,
+        redelivered=sum(1 for d in deliveries if d.num_delivered > 1),
+        deliveries=tuple(deliveries),
+        msgs=tuple(msgs),
+    )
+
+
+async def take(
+    js: JetStreamContext,
+    stream: str,
+    durable: str,
+    n: int,
+    *,
+    ack: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[Msg]:
+    """Fetch the next ``n`` messages of durable ``durable`` (fewer if fewer are pending).
+
+    Returns the nats-py ``Msg`` objects. With ``ack=False`` they stay Outstanding Acks until
+    you call ``await msg.ack()`` (or ``nak``/``term``) yourself; that is the point of lessons
+    about the ack floor. Does not wait for messages that have not been published yet.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive number of messages, got {n!r}. Fix: e.g. n=5.")
+    report = await drain(js, stream, durable, batch=n, max_messages=n, ack=ack, timeout=timeout)
+    return list(report.msgs)
