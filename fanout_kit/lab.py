@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -21,13 +22,37 @@ from pathlib import Path
 
 from .server import NatsServer, start_server
 
-__all__ = ["jupyter_lab_argv", "project_root", "run_lab"]
+__all__ = ["jupyter_lab_argv", "offline_app_settings", "project_root", "run_lab"]
 
 # Offline-friendly defaults: no news feed, no update check, loopback only.
 QUIET_LAB_OPTIONS = (
     "--LabApp.news_url=None",
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
 )
+
+
+# Defaults, not user settings: a learner's own JupyterLab settings still win.
+OFFLINE_OVERRIDES = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}
+}
+
+
+def offline_app_settings(folder: Path) -> Path:
+    """Write JupyterLab app settings that turn off the "receive official Jupyter news?" prompt.
+
+    ``news_url=None`` stops the fetching but not the question, so the kit also sets the
+    notification plugin's defaults. Overrides already in the environment are kept.
+    """
+    merged: dict[str, dict[str, object]] = {}
+    existing = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    if existing.is_file():
+        with contextlib.suppress(ValueError):
+            merged.update(json.loads(existing.read_text()))
+    for plugin, values in OFFLINE_OVERRIDES.items():
+        merged[plugin] = {**merged.get(plugin, {}), **values}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "overrides.json").write_text(json.dumps(merged, indent=2))
+    return folder
 
 
 def project_root() -> Path:
@@ -44,12 +69,15 @@ def jupyter_lab_argv(
     ip: str = "127.0.0.1",
     port: int | None = None,
     open_browser: bool = True,
+    settings_dir: Path | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
     """The JupyterLab command line ``fanout-kit lab`` runs (``port=None`` lets JupyterLab pick,
     honouring ``JUPYTER_PORT``)."""
     argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={notebook_dir}"]
     argv += [f"--ServerApp.ip={ip}", *QUIET_LAB_OPTIONS]
+    if settings_dir is not None:
+        argv.append(f"--LabApp.app_settings_dir={settings_dir}")
     if port is not None:
         argv.append(f"--ServerApp.port={port}")
     if not open_browser:
@@ -99,7 +127,14 @@ def run_lab(
             f"(monitoring {server.monitoring_url}, store {server.store_dir})",
             flush=True,
         )
-    argv = jupyter_lab_argv(notebook_dir, ip=ip, port=port, open_browser=open_browser, extra=extra)
+    argv = jupyter_lab_argv(
+        notebook_dir,
+        ip=ip,
+        port=port,
+        open_browser=open_browser,
+        settings_dir=offline_app_settings(root / ".fanout-kit" / "lab-app-settings"),
+        extra=extra,
+    )
     proc = subprocess.Popen(
         argv, env=env, preexec_fn=_term_with_parent if sys.platform == "linux" else None
     )

@@ -152,3 +152,20 @@ async def run_in_kernel(lab: Lab, code: str, timeout: float = 60.0) -> str:
             ws.close()
             return "".join(out)
     raise AssertionError(f"kernel did not finish within {timeout} s")
+
+
+def start_browser_lab(tmp_path: Path) -> Lab:
+    """A lab for browser tests, on a copy of the notebooks: JupyterLab's autosave must never
+    write a test run's outputs over the committed lessons."""
+    import shutil
+
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", notebooks)
+    return start_lab(
+        tmp_path,
+        "--store",
+        str(tmp_path / "store"),
+        "--notebook-dir",
+        str(notebooks),
+        "--LabApp.expose_app_in_browser=True",
+    )

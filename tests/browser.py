@@ -1,0 +1,78 @@
+"""Headless Debian Chromium driven by Playwright (no browser download), for JupyterLab tests."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed: `apt-get install chromium` (.ci/run does)")
+
+
+@contextmanager
+def chromium_page(tmp_path: Path) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    require_chromium()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,  # Playwright gives each launch a fresh, empty profile
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            yield page
+        finally:
+            browser.close()
+
+
+def open_notebook(page, lab, notebook: str) -> None:  # type: ignore[no-untyped-def]
+    """Open ``notebook`` in JupyterLab and wait until its kernel is idle."""
+    page.goto(f"{lab.base}/lab/tree/{notebook}?token={lab.token}")
+    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    page.wait_for_function(
+        """() => {
+            const w = window.jupyterapp.shell.currentWidget;
+            return w && w.sessionContext && w.sessionContext.session &&
+                   w.sessionContext.session.kernel &&
+                   w.sessionContext.session.kernel.status === 'idle';
+        }""",
+        timeout=60_000,
+    )
+
+
+def run_all(page) -> None:  # type: ignore[no-untyped-def]
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def wait_until_idle_after_run(page, timeout_ms: int = 120_000) -> None:  # type: ignore[no-untyped-def]
+    """Wait until no cell shows a pending ``[*]`` prompt and the kernel is idle."""
+    page.wait_for_function(
+        """() => {
+            const w = window.jupyterapp.shell.currentWidget;
+            const busy = [...document.querySelectorAll('.jp-InputPrompt')]
+                .some(p => p.textContent.includes('*'));
+            return !busy && w.sessionContext.session.kernel.status === 'idle';
+        }""",
+        timeout=timeout_ms,
+    )
