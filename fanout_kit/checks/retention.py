@@ -1,0 +1,110 @@
+"""Checks for lesson 01, streams and retention."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
+
+from . import CheckResult, call_learner, correct, guarded, wrong
+
+__all__ = ["BOUNDED_STREAM", "BOUNDED_SUBJECTS", "bounded_stream"]
+
+BOUNDED_STREAM = "BOUNDED"
+BOUNDED_SUBJECTS = ["bounded.>"]
+LIMIT = 100
+
+
+def _value(v: Any) -> Any:
+    return getattr(v, "value", v)
+
+
+async def bounded_stream(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
+    """Exercise: ``learner(js)`` creates stream BOUNDED on ``bounded.>`` that keeps at most
+    100 messages and refuses new ones when full.
+
+    The check deletes BOUNDED first (so the learner's ``add_stream`` always creates it), calls
+    the learner, reads the real stream config, then publishes 101 messages to prove the 101st
+    is refused. It leaves the stream in place for the learner to inspect.
+    """
+
+    async def check() -> CheckResult:
+        try:
+            await js.delete_stream(BOUNDED_STREAM)
+        except NotFoundError:
+            pass
+        try:
+            await call_learner(learner, js)
+        except APIError as exc:
+            return wrong(
+                f"The server refused your stream: {exc.description} (error {exc.err_code}). "
+                "Read the message: it names the field it does not accept."
+            )
+        try:
+            info = await js.stream_info(BOUNDED_STREAM)
+        except NotFoundError:
+            return wrong(
+                f"There is no stream named {BOUNDED_STREAM!r} after your function ran. Create "
+                f'it with `await js.add_stream(name="{BOUNDED_STREAM}", subjects=["bounded.>"], '
+                "...)` (and `await` the call)."
+            )
+        config = info.config
+        if list(config.subjects or []) != BOUNDED_SUBJECTS:
+            return wrong(
+                f"Your stream captures subjects {config.subjects}; it should capture exactly "
+                f'{BOUNDED_SUBJECTS}: `subjects=["bounded.>"]` (">" matches every subject '
+                "below bounded.)."
+            )
+        retention = _value(config.retention)
+        if retention != "limits":
+            return wrong(
+                f"Your stream has retention={retention!r}, which removes messages once they are "
+                "acked, not only when a limit is reached. This stream keeps messages until a "
+                "limit says otherwise: use `retention=RetentionPolicy.LIMITS` (the default)."
+            )
+        if config.max_msgs != LIMIT:
+            if config.max_msgs_per_subject == LIMIT:
+                return wrong(
+                    "You set max_msgs_per_subject=100: that limits each subject separately, so "
+                    "the stream as a whole could still grow without bound. Use `max_msgs=100`."
+                )
+            if (config.max_msgs or -1) < 0 and (config.max_bytes or -1) > 0:
+                return wrong(
+                    f"You limited bytes (max_bytes={config.max_bytes}), not messages; how many "
+                    "messages fit then depends on their size. Use `max_msgs=100`."
+                )
+            shown = "no limit (-1)" if (config.max_msgs or -1) < 0 else config.max_msgs
+            return wrong(
+                f"Your stream's max_msgs is {shown}; it should keep at most {LIMIT} messages: "
+                f"`max_msgs={LIMIT}`."
+            )
+        discard = _value(config.discard)
+        if discard != "new":
+            return wrong(
+                f"Your stream has discard={discard!r}: when it is full it silently drops its "
+                "OLDEST message to make room, so publishes never fail and first_seq moves on. "
+                "To refuse new messages instead, use `discard=DiscardPolicy.NEW`."
+            )
+        for i in range(LIMIT):
+            await js.publish("bounded.check", str(i).encode())
+        try:
+            await js.publish("bounded.check", b"one too many")
+        except APIError as exc:
+            state = (await js.stream_info(BOUNDED_STREAM)).state
+            return correct(
+                f"{BOUNDED_STREAM} kept {state.messages} messages (seq {state.first_seq}.."
+                f"{state.last_seq}) and refused message {LIMIT + 1}: "
+                f"{exc.description} (error {exc.err_code})."
+            )
+        return wrong(
+            f"The stream accepted a message beyond {LIMIT}; check its limits with "
+            f"`(await js.stream_info({BOUNDED_STREAM!r})).config`."
+        )
+
+    return await guarded(
+        check,
+        "replace `raise NotImplementedError` with an `await js.add_stream(...)` call "
+        f"creating {BOUNDED_STREAM}.",
+    )

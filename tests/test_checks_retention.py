@@ -1,0 +1,107 @@
+"""Lesson 01's checker against a real server: stub, each wrong answer with its hint, solution."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from nats.js.api import DiscardPolicy, RetentionPolicy
+from nats.js.errors import NotFoundError
+
+from fanout_kit.checks import retention
+
+SOLUTION = (
+    Path(__file__).resolve().parent.parent / "notebooks/solutions/01-streams-and-retention.py"
+)
+
+
+def _solution():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("solution_01", SOLUTION)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+async def _clean(js):  # type: ignore[no-untyped-def]
+    yield
+    try:
+        await js.delete_stream("BOUNDED")
+    except NotFoundError:
+        pass
+
+
+def _maker(**overrides):  # type: ignore[no-untyped-def]
+    config = {
+        "name": "BOUNDED",
+        "subjects": ["bounded.>"],
+        "max_msgs": 100,
+        "discard": DiscardPolicy.NEW,
+    }
+    config.update(overrides)
+
+    async def create(js):  # type: ignore[no-untyped-def]
+        await js.add_stream(**{k: v for k, v in config.items() if v is not None})
+
+    return create
+
+
+async def test_stub_is_not_attempted(js) -> None:  # type: ignore[no-untyped-def]
+    async def stub(js):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("your code here")
+
+    result = await retention.bounded_stream(js, stub)
+    assert result.status == "not attempted"
+    assert "add_stream" in result.message
+
+
+async def test_solution_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
+    result = await retention.bounded_stream(js, _solution().create_bounded_stream)
+    assert result.ok, result
+    assert "kept 100 messages" in result.message
+    assert "10077" in result.message
+
+
+async def test_solution_accepted_twice_in_a_row(js) -> None:  # type: ignore[no-untyped-def]
+    fn = _solution().create_bounded_stream
+    assert (await retention.bounded_stream(js, fn)).ok
+    assert (await retention.bounded_stream(js, fn)).ok
+
+
+@pytest.mark.parametrize(
+    ("overrides", "hint"),
+    [
+        ({"discard": None}, "discard='old'"),
+        ({"discard": DiscardPolicy.OLD}, "OLDEST"),
+        ({"max_msgs": None}, "no limit (-1)"),
+        ({"max_msgs": 10}, "max_msgs is 10"),
+        ({"max_msgs": None, "max_msgs_per_subject": 100}, "max_msgs_per_subject=100"),
+        ({"max_msgs": None, "max_bytes": 10_000}, "You limited bytes"),
+        ({"subjects": ["bounded.*"]}, "['bounded.>']"),
+        ({"subjects": ["bounded"]}, "['bounded.>']"),
+        ({"retention": RetentionPolicy.WORK_QUEUE}, "retention='workqueue'"),
+        ({"retention": RetentionPolicy.INTEREST}, "retention='interest'"),
+    ],
+)
+async def test_wrong_answers_get_their_hint(js, overrides, hint) -> None:  # type: ignore[no-untyped-def]
+    result = await retention.bounded_stream(js, _maker(**overrides))
+    assert result.status == "wrong", result
+    assert hint in result.message, result.message
+
+
+async def test_missing_stream_is_named(js) -> None:  # type: ignore[no-untyped-def]
+    async def forgot(js):  # type: ignore[no-untyped-def]
+        return None  # e.g. built a StreamConfig but never called js.add_stream
+
+    result = await retention.bounded_stream(js, forgot)
+    assert result.status == "wrong"
+    assert "no stream named 'BOUNDED'" in result.message
+
+
+async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
+    overlapping = _maker(subjects=["bounded.>", "bounded.x"])
+    result = await retention.bounded_stream(js, overlapping)
+    assert result.status == "wrong"
+    assert "The server refused your stream" in result.message
