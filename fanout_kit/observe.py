@@ -248,8 +248,13 @@ class StreamModel:
 
     # --- helpers -------------------------------------------------------------------------
     def _touch(self) -> None:
+        """Traffic changed the model (``events`` counts traffic; ``version`` any change)."""
         self.version += 1
         self.events += 1
+
+    def _changed(self) -> None:
+        """A reconcile changed the model: not traffic, so ``events`` stays."""
+        self.version += 1
 
     def consumer(self, name: str) -> ConsumerModel:
         """The consumer called ``name``, created (config unknown) if the model has not met it."""
@@ -459,7 +464,7 @@ class StreamModel:
         else:
             self._grow(last)
             self.first_seq = max(self.first_seq, first)
-        self._touch()
+        self._changed()
 
     def apply_consumer_info(self, info: Mapping[str, Any], *, exact: bool = True) -> None:
         """Consumer info (API or ``/jsz`` shape). ``exact``: the stream is quiet, so take the
@@ -510,14 +515,14 @@ class StreamModel:
             if f_s > c.floor_s:
                 c.floor_s, c.floor_c = f_s, max(c.floor_c, f_c)
                 self._drop_below_floor(c)
-        self._touch()
+        self._changed()
 
     def forget_consumers_except(self, names: Iterable[str]) -> None:
         """Drop consumers the server no longer has (a reconcile listed every consumer)."""
         keep = set(names)
         for name in [n for n in self.consumers if n not in keep]:
             del self.consumers[name]
-            self._touch()
+            self._changed()
 
     # --- reading -------------------------------------------------------------------------
     def removed(self, seq: int) -> bool:

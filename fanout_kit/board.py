@@ -1,0 +1,637 @@
+"""The live board: every consumer of a stream, message by message, from the server's own traffic.
+
+``board = await Board.watch(nc, "EVENTS")`` as a cell's last line shows it. Underneath:
+
+* a **wiretap** of core subscriptions on the client you pass: deliveries (any message whose
+  reply is an ack subject of the stream: ``_INBOX.>`` for pulls, deliver subjects for push),
+  acks (``$JS.ACK.<stream>.>``), publish acknowledgements, the stream's own subjects (to learn
+  each message's subject) and consumer advisories. Each event goes straight into the pure
+  model of :mod:`fanout_kit.observe`; nothing polls.
+* a **reconcile** from the JetStream API (stream info, consumer list) at a low rate and on
+  :meth:`Board.settle`, counted in :attr:`Board.api_calls` so a lesson can show what polling
+  costs;
+* a **render loop** on the kernel's event loop, decoupled from the data (dask's progress bar,
+  rich's Live): at most ``1 / refresh_interval`` draws a second, one widget state send per
+  draw, and only when something changed. Drawing is O(window), however long the stream.
+
+Widgets never talk to NATS; the controls call the board, which calls workers and publishers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import ipywidgets as widgets
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from .observe import MsgState, StreamModel, parse_ack_kind, parse_ack_subject, parse_puback
+from .workers import Worker
+
+__all__ = ["Board"]
+
+Publisher = Callable[[int], Awaitable[Any]]
+
+_COLOURS: dict[MsgState, str] = {
+    MsgState.UNDELIVERED: "#e8eaed",
+    MsgState.IN_FLIGHT: "#f9ab00",
+    MsgState.REDELIVERED: "#e8710a",
+    MsgState.NAKED: "#d93025",
+    MsgState.ACKED: "#1e8e3e",
+    MsgState.TERMINATED: "#3c4043",
+    MsgState.EXHAUSTED: "#a142f4",
+    MsgState.FILTERED: "#ffffff",
+    MsgState.REMOVED: "#ffffff",
+    MsgState.UNKNOWN: "#9aa0a6",
+}
+_CLASS = {state: f"fk-{i}" for i, state in enumerate(MsgState)}
+_STYLE = (
+    "<style>"
+    ".fk-board{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace;color:#202124}"
+    ".fk-board table{border-collapse:collapse}"
+    ".fk-board td,.fk-board th{padding:2px 6px;text-align:right;white-space:nowrap}"
+    ".fk-board th.n,.fk-board td.n{text-align:left}"
+    ".fk-cells{display:flex;gap:1px;align-items:center}"
+    ".fk-cells i{display:inline-block;width:7px;height:14px;border:1px solid #dadce0}"
+    ".fk-s{background:#4285f4}.fk-gone{background:#fff;border-style:dashed!important}"
+    + "".join(
+        f".{_CLASS[s]}{{background:{c}}}"
+        + (
+            f".{_CLASS[s]}{{border-style:dashed!important}}"
+            if s in (MsgState.REMOVED, MsgState.FILTERED)
+            else ""
+        )
+        for s, c in _COLOURS.items()
+    )
+    + ".fk-more{color:#5f6368;padding-right:4px}"
+    "</style>"
+)
+
+
+def _legend_html() -> str:
+    items = "".join(
+        f'<span style="margin-right:10px"><i class="{_CLASS[s]}" style="display:inline-block;'
+        f'width:9px;height:12px;border:1px solid #dadce0;vertical-align:middle"></i> '
+        f"{html.escape(s.value)}</span>"
+        for s in MsgState
+    )
+    return (
+        f'{_STYLE}<div class="fk-board" style="margin-top:4px">{items}<br>'
+        "Last Delivered and Ack Floor are stream sequences; Outstanding Acks is delivered and "
+        "not yet acked (of max_ack_pending); Unprocessed is num_pending, the lag line; "
+        "Waiting Pulls is as of the last reconcile.</div>"
+    )
+
+
+def _sparkline(values: list[int], width: int = 90, height: int = 18) -> str:
+    if len(values) < 2:
+        return f'<svg width="{width}" height="{height}"></svg>'
+    top = max(values) or 1
+    step = width / (len(values) - 1)
+    points = " ".join(
+        f"{i * step:.1f},{height - 1 - (v / top) * (height - 2):.1f}" for i, v in enumerate(values)
+    )
+    return (
+        f'<svg width="{width}" height="{height}"><polyline fill="none" stroke="#1a73e8" '
+        f'stroke-width="1.5" points="{points}"/></svg>'
+    )
+
+
+class Board:
+    """A live view of one stream's consumers. Make one with :meth:`Board.watch`."""
+
+    def __init__(
+        self,
+        client: Client,
+        stream: str,
+        *,
+        window: int = 60,
+        reconcile_interval: float | None = 5.0,
+        refresh_interval: float = 0.1,
+        quiet: float = 0.25,
+        publish: Publisher | None = None,
+        subject: str | None = None,
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"window must be at least 1 message, got {window!r}")
+        if refresh_interval < 0.1:
+            raise ValueError("refresh_interval below 0.1 s would draw more than 10 times a second")
+        self.client = client
+        self.stream = stream
+        self.window = window
+        self.reconcile_interval = reconcile_interval
+        self.refresh_interval = refresh_interval
+        self.quiet = quiet
+        self.model = StreamModel(stream)
+        self.api_calls = 0
+        """JetStream API requests the board has made (stream info, consumer list/info)."""
+        self.ticks = 0
+        self.renders = 0
+        self.sends = 0
+        """Widget state sends made by the render loop and settle (one per changed draw)."""
+        self.workers: dict[str, Worker] = {}
+        self._publish = publish
+        self._subject = subject
+        self._subs: list[Subscription] = []
+        self._push_subjects: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._last_event = time.monotonic()
+        self._drawn_version = -1
+        self._lag_events = -1
+        self._pub_subjects: OrderedDict[str, str] = OrderedDict()
+        self._early_acks: OrderedDict[str, int] = OrderedDict()
+        self._ack_prefix = f"$JS.ACK.{stream}."
+        self._consumer_names: tuple[str, ...] = ()
+        self._reconcile_lock = asyncio.Lock()
+        self._build_widget()
+
+    # --- lifecycle -----------------------------------------------------------------------
+    @classmethod
+    async def watch(
+        cls,
+        client: Client,
+        stream: str,
+        *,
+        window: int = 60,
+        reconcile_interval: float | None = 5.0,
+        refresh_interval: float = 0.1,
+        quiet: float = 0.25,
+        publish: Publisher | None = None,
+        subject: str | None = None,
+    ) -> Board:
+        """Start watching ``stream`` through ``client`` (a connected nats-py client).
+
+        ``window``: how many of the newest messages get a cell each.
+        ``reconcile_interval``: seconds between reconciles with consumer info while running
+        (``None`` turns them off; :meth:`settle` always reconciles).
+        ``refresh_interval``: seconds between draws (0.1 at least: 10 draws a second).
+        ``quiet``: how long without traffic counts as settled.
+        ``publish``: async ``publish(n)`` used by the Publish control; without it the control
+        publishes small JSON events to ``subject`` (default: one made from the stream's first
+        subject).
+        """
+        board = cls(
+            client,
+            stream,
+            window=window,
+            reconcile_interval=reconcile_interval,
+            refresh_interval=refresh_interval,
+            quiet=quiet,
+            publish=publish,
+            subject=subject,
+        )
+        try:
+            await board.reconcile(exact=True)
+            await board._subscribe()
+            await board.reconcile(exact=False)
+        except BaseException:
+            await board.close()
+            raise
+        board.refresh(force=True)
+        board._spawn(board._render_loop(), "render")
+        if reconcile_interval:
+            board._spawn(board._reconcile_loop(), "reconcile")
+        return board
+
+    def _spawn(self, coro: Any, what: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"fanout-kit-board-{what}")
+        self._tasks.add(task)
+
+    async def close(self) -> None:
+        """Stop every task, subscription and attached worker. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        tasks, self._tasks = list(self._tasks), set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        subs, self._subs = self._subs, []
+        for sub in subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        for worker in list(self.workers.values()):
+            await worker.stop()
+        self._status.value = "closed"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # --- the wiretap ---------------------------------------------------------------------
+    async def _subscribe(self) -> None:
+        nc, s = self.client, self.stream
+        self._subs += [
+            await nc.subscribe(f"$JS.ACK.{s}.>", cb=self._on_ack),
+            await nc.subscribe(f"$JS.ACK.*.*.{s}.>", cb=self._on_ack),
+            await nc.subscribe("_INBOX.>", cb=self._on_inbox),
+            await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.>", cb=self._on_advisory),
+            await nc.subscribe(f"$JS.EVENT.ADVISORY.STREAM.*.{s}", cb=self._on_advisory),
+        ]
+        for subject in self.model.subject_filters:
+            self._subs.append(await nc.subscribe(subject, cb=self._on_publish))
+        await self._follow_push_consumers()
+        await nc.flush()
+
+    async def _follow_push_consumers(self) -> None:
+        for c in list(self.model.consumers.values()):
+            subj = c.deliver_subject
+            if subj and not subj.startswith("_INBOX.") and subj not in self._push_subjects:
+                self._push_subjects.add(subj)
+                self._subs.append(await self.client.subscribe(subj, cb=self._on_inbox))
+
+    def _event(self) -> None:
+        self._last_event = time.monotonic()
+
+    async def _on_ack(self, msg: Msg) -> None:
+        a = parse_ack_subject(msg.subject)
+        kind = parse_ack_kind(msg.data)
+        if a is not None and kind is not None and a.stream == self.stream:
+            self.model.on_ack(a, kind)
+            self._event()
+
+    async def _on_inbox(self, msg: Msg) -> None:
+        reply = msg.reply
+        if reply:
+            if reply.startswith(self._ack_prefix) or reply.startswith("$JS.ACK."):
+                a = parse_ack_subject(reply)
+                if a is not None and a.stream == self.stream:
+                    self.model.on_delivery(msg.subject, a)
+                    self._event()
+            return
+        data = msg.data
+        if data.startswith(b'{"stream":'):
+            seq = parse_puback(data, self.stream)
+            if seq is not None:
+                subject = self._pub_subjects.pop(msg.subject, None)
+                if subject is None:
+                    self._remember(self._early_acks, msg.subject, seq)
+                self.model.on_published(seq, subject)
+                self._event()
+
+    async def _on_publish(self, msg: Msg) -> None:
+        """A publish on one of the stream's subjects: its puback will say which sequence."""
+        if not msg.reply:
+            return
+        seq = self._early_acks.pop(msg.reply, None)
+        if seq is not None:
+            self.model.on_published(seq, msg.subject)
+        else:
+            self._remember(self._pub_subjects, msg.reply, msg.subject)
+
+    @staticmethod
+    def _remember(table: OrderedDict[str, Any], key: str, value: Any) -> None:
+        table[key] = value
+        if len(table) > 10_000:
+            table.popitem(last=False)
+
+    async def _on_advisory(self, msg: Msg) -> None:
+        tokens = msg.subject.split(".")
+        kind = tokens[4] if len(tokens) > 4 else ""
+        if tokens[3] == "STREAM":
+            self._spawn(self._safe_reconcile(exact=False), "advisory")
+            return
+        if len(tokens) < 7 or tokens[5] != self.stream:
+            return
+        name = tokens[6]
+        if kind == "CREATED":
+            self._spawn(self._fetch_consumer(name), "advisory")
+        elif kind == "DELETED":
+            self.model.on_consumer_deleted(name)
+            self._event()
+        elif kind == "MAX_DELIVERIES":
+            with contextlib.suppress(ValueError):
+                doc = json.loads(msg.data)
+                self.model.on_max_deliveries(name, int(doc["stream_seq"]))
+                self._event()
+
+    # --- reconcile -----------------------------------------------------------------------
+    async def _api(self, subject: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.api_calls += 1
+        body = json.dumps(payload).encode() if payload is not None else b""
+        reply = await self.client.request(subject, body, timeout=2.0)
+        doc: dict[str, Any] = json.loads(reply.data)
+        if "error" in doc:
+            err = doc["error"]
+            raise RuntimeError(f"{subject}: {err.get('description')} ({err.get('err_code')})")
+        return doc
+
+    async def _fetch_consumer(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            info = await self._api(f"$JS.API.CONSUMER.INFO.{self.stream}.{name}")
+            self.model.apply_consumer_info(info, exact=False)
+            await self._follow_push_consumers()
+
+    async def reconcile(self, *, exact: bool = True) -> None:
+        """Read stream info and every consumer's info (API calls, counted) into the model.
+
+        ``exact``: take the server's numbers as they are (right when the stream is quiet);
+        otherwise merge only what can only move forward, so the board never runs ahead.
+        """
+        async with self._reconcile_lock:
+            stream = await self._api(f"$JS.API.STREAM.INFO.{self.stream}")
+            infos: list[dict[str, Any]] = []
+            offset = 0
+            while True:
+                page = await self._api(f"$JS.API.CONSUMER.LIST.{self.stream}", {"offset": offset})
+                infos += page.get("consumers") or []
+                offset += int(page.get("limit") or 0) or len(page.get("consumers") or [])
+                if offset >= int(page.get("total", 0)) or not page.get("consumers"):
+                    break
+            self.model.apply_stream_info(stream, exact=exact)
+            for info in infos:
+                self.model.apply_consumer_info(info, exact=exact)
+            if exact:
+                self.model.forget_consumers_except(i["name"] for i in infos)
+        if self._subs:
+            await self._follow_push_consumers()
+
+    async def _safe_reconcile(self, *, exact: bool) -> None:
+        with contextlib.suppress(Exception):
+            await self.reconcile(exact=exact)
+
+    async def _reconcile_loop(self) -> None:
+        assert self.reconcile_interval
+        while True:
+            await asyncio.sleep(self.reconcile_interval)
+            quiet = time.monotonic() - self._last_event >= self.quiet
+            before = self.model.events
+            try:
+                await self.reconcile(exact=quiet)
+            except Exception:  # a reconcile is an optimisation: the next one may work
+                continue
+            if quiet and self.model.events != before:
+                continue
+
+    async def _drain(self, timeout: float) -> None:
+        """Wait until the server has sent us everything and every callback has run."""
+        await self.client.flush(timeout=max(timeout, 0.1))
+        deadline = time.monotonic() + timeout
+        while any(sub.pending_msgs for sub in self._subs) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0)
+
+    def _workers_busy(self) -> bool:
+        return any(w.active and not w.paused and w.holding for w in self.workers.values())
+
+    async def settle(self, timeout: float = 10.0) -> dict[str, dict[str, int]]:
+        """Wait for quiet, reconcile from consumer info, redraw, and return :meth:`snapshot`.
+
+        Quiet: no new traffic for ``quiet`` seconds and no attached worker holding messages.
+        Afterwards ``snapshot()`` equals the server's numbers. The full widget state is sent
+        again from here (the foreground), so a headless run (nbval, nbconvert) saves the
+        settled board, not its first frame.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            await self._drain(max(0.1, deadline - time.monotonic()))
+            now = time.monotonic()
+            waited = now - self._last_event
+            if (waited >= self.quiet and not self._workers_busy()) or now >= deadline:
+                before = self.model.events
+                await self.reconcile(exact=True)
+                await self._drain(1.0)
+                if self.model.events == before or time.monotonic() >= deadline:
+                    break
+                continue
+            await asyncio.sleep(min(self.quiet - waited, 0.05) if waited < self.quiet else 0.05)
+        self.model.record_lag()
+        self.refresh(force=True)
+        self._body.send_state()
+        self.sends += 1
+        return self.snapshot()
+
+    # --- reading -------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        """Per consumer: ``delivered``, ``ack_floor`` (stream sequences), ``num_pending``,
+        ``num_ack_pending``, ``num_redelivered`` and a few more, as plain ints."""
+        return self.model.snapshot()
+
+    @property
+    def consumers(self) -> list[str]:
+        return sorted(self.model.consumers)
+
+    def __repr__(self) -> str:
+        return f"Board(stream={self.stream!r}, consumers={self.consumers!r})"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    # --- workers and controls ------------------------------------------------------------
+    def _server_url(self) -> str:
+        url = self.client.connected_url
+        if url is None:
+            raise RuntimeError("the board's client is not connected")
+        return f"{url.scheme}://{url.hostname}:{url.port}"
+
+    async def attach_worker(
+        self, consumer: str, *, batch: int = 10, delay: float = 0.0, start: bool = True
+    ) -> Worker:
+        """A :class:`~fanout_kit.workers.Worker` on ``consumer`` the controls can drive."""
+        worker = self.workers.get(consumer)
+        if worker is None:
+            worker = Worker(self._server_url(), self.stream, consumer, batch=batch, delay=delay)
+            self.workers[consumer] = worker
+        if start:
+            await worker.start()
+        self._drawn_version = -1
+        return worker
+
+    async def publish(self, n: int) -> None:
+        """Publish ``n`` demo events (through ``publish`` if the board was given one)."""
+        if self._publish is not None:
+            await self._publish(n)
+            return
+        subject = self._subject or self._default_subject()
+        js = self.client.jetstream()
+        for i in range(n):
+            await js.publish(subject, json.dumps({"kind": "demo", "n": i}).encode())
+
+    def _default_subject(self) -> str:
+        first = self.model.subject_filters[0] if self.model.subject_filters else self.stream
+        return ".".join("demo" if t in ("*", ">") else t for t in first.split("."))
+
+    def _build_widget(self) -> None:
+        self._body = widgets.HTML(value="")
+        legend = widgets.HTML(value=_legend_html())
+        self._count = widgets.BoundedIntText(value=10, min=1, max=100_000, description="events")
+        self._who = widgets.Dropdown(options=[], description="consumer")
+        self._status = widgets.Label(value="")
+        buttons = {
+            "Publish": self._click_publish,
+            "Start / resume worker": self._click_resume,
+            "Pause worker": self._click_pause,
+            "Crash worker": self._click_crash,
+            "Nak next": self._click_nak,
+            "Settle": self._click_settle,
+        }
+        row: list[widgets.Widget] = [self._count]
+        for label, handler in buttons.items():
+            button = widgets.Button(description=label, layout=widgets.Layout(width="180px"))
+            button.on_click(handler)
+            row.append(button)
+            if label == "Publish":
+                row.append(self._who)
+        controls = widgets.VBox([*row, self._status], layout=widgets.Layout(margin="0 0 0 12px"))
+        self.widget = widgets.HBox([widgets.VBox([self._body, legend]), controls])
+
+    def _run(self, coro: Awaitable[Any], done: str) -> None:
+        async def go() -> None:
+            try:
+                await coro
+                self._status.value = done
+            except Exception as exc:
+                self._status.value = f"{type(exc).__name__}: {exc}"
+
+        self._spawn(go(), "control")
+
+    def _selected_worker(self) -> Worker | None:
+        name = self._who.value
+        if not name:
+            self._status.value = "no consumer selected"
+            return None
+        worker = self.workers.get(name)
+        if worker is None:
+            self._status.value = f"no worker on {name}: press Start"
+        return worker
+
+    def _click_publish(self, _: Any) -> None:
+        n = int(self._count.value)
+        self._run(self.publish(n), f"published {n}")
+
+    def _click_resume(self, _: Any) -> None:
+        name = self._who.value
+        if not name:
+            self._status.value = "no consumer selected"
+            return
+        worker = self.workers.get(name)
+        if worker is not None and worker.active:
+            worker.resume()
+            self._status.value = f"{name}: resumed"
+        else:
+            self._run(self.attach_worker(name), f"{name}: worker started")
+
+    def _click_pause(self, _: Any) -> None:
+        if (worker := self._selected_worker()) is not None:
+            worker.pause()
+            self._status.value = f"{worker.consumer}: paused"
+
+    def _click_crash(self, _: Any) -> None:
+        if (worker := self._selected_worker()) is not None:
+            self._run(worker.crash(), f"{worker.consumer}: crashed, unacked messages wait")
+
+    def _click_nak(self, _: Any) -> None:
+        if (worker := self._selected_worker()) is not None:
+            worker.nak_next()
+            self._status.value = f"{worker.consumer}: will nak the next message"
+
+    def _click_settle(self, _: Any) -> None:
+        self._run(self.settle(), "settled: the numbers equal the server's")
+
+    # --- drawing ---------------------------------------------------------------------------
+    async def _render_loop(self) -> None:
+        lag_every = max(1, round(0.5 / self.refresh_interval))
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            self.ticks += 1
+            if self.ticks % lag_every == 0 and self.model.events != self._lag_events:
+                self._lag_events = self.model.events
+                self.model.record_lag()
+            if self.ticks % 50 == 0:
+                self.model.trim(self.model.last_seq - 4 * self.window)
+            self.refresh()
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Draw now if anything changed; one widget state send at most. True if it sent."""
+        names = tuple(self.consumers)
+        if names != self._consumer_names:
+            self._consumer_names = names
+            self._who.options = list(names)
+        if not force and self.model.version == self._drawn_version:
+            return False
+        self._drawn_version = self.model.version
+        self.renders += 1
+        body = self.render_html()
+        if body == self._body.value:
+            return False
+        with self._body.hold_sync():
+            self._body.value = body
+        self.sends += 1
+        return True
+
+    def render_html(self) -> str:
+        """The board as HTML: O(window x consumers), whatever the stream's length."""
+        m = self.model
+        last = m.last_seq
+        lo = max(m.first_seq if m.retention == "limits" else 1, last - self.window + 1, 1)
+        seqs = range(lo, last + 1)
+        earlier = max(0, lo - 1)
+        esc = html.escape
+        head = (
+            f"<b>{esc(self.stream)}</b> · last sequence {last:,} · first {m.first_seq:,}"
+            + (f" · {m.messages:,} stored at last reconcile" if m.messages is not None else "")
+            + f" · showing the newest {len(seqs)}"
+            + f" · board API calls: {self.api_calls}"
+        )
+        more = f'<span class="fk-more">…{earlier:,}</span>' if earlier else ""
+        strip = "".join(
+            f'<i class="{"fk-gone" if m.removed(s) else "fk-s"}" '
+            f'title="#{s} {esc(m.subjects.get(s, ""))}"></i>'
+            for s in seqs
+        )
+        cols = (
+            "Last Delivered",
+            "Ack Floor",
+            "Outstanding Acks",
+            "Redelivered",
+            "Unprocessed",
+            "Waiting Pulls",
+            "lag",
+            "worker",
+        )
+        rows = [
+            '<tr><th class="n">stream</th>'
+            f'<td class="n"><div class="fk-cells">{more}{strip}</div></td>'
+            + "".join(f"<th>{c}</th>" for c in cols)
+            + "</tr>"
+        ]
+        for name in self.consumers:
+            c = m.consumers[name]
+            nums = m.consumer_numbers(name)
+            cells = "".join(
+                f'<i class="{_CLASS[st]}" title="#{s} {st.value}"></i>'
+                for s in seqs
+                for st in (m.cell_state(name, s),)
+            )
+            below = sum(1 for s in c.pending if s < lo)
+            prefix = f'<span class="fk-more">{below} in flight…</span>' if below else more
+            filt = ", ".join(c.filters) if c.filters else "all subjects"
+            worker = self.workers.get(name)
+            mx = c.max_ack_pending
+            rows.append(
+                f'<tr><th class="n">{esc(name)}<br><small>{esc(filt)}</small></th>'
+                f'<td class="n"><div class="fk-cells">{prefix}{cells}</div></td>'
+                f"<td>{nums['delivered']:,}</td><td>{nums['ack_floor']:,}</td>"
+                f"<td>{nums['num_ack_pending']:,}{f' of {mx:,}' if mx > 0 else ''}</td>"
+                f"<td>{nums['num_redelivered']:,}</td><td>{nums['num_pending']:,}</td>"
+                f"<td>{nums['num_waiting']:,}</td><td>{_sparkline(list(c.lag_history))}</td>"
+                f"<td>{worker.state if worker else '—'}</td></tr>"
+            )
+        return (
+            f'<div class="fk-board"><div>{head}</div><table>{"".join(rows)}</table></div>'
+            if self.model.consumers or last
+            else f'<div class="fk-board"><div>{head}</div><i>no consumers yet</i></div>'
+        )
