@@ -1,0 +1,229 @@
+"""Checks for lesson 03, filtered fan-out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
+
+from ..errors import FanoutKitError
+from ..events import KINDS
+from . import CheckResult, call_learner, correct, guarded, wrong
+
+__all__ = ["FRAUD_SUBJECTS", "FRAUD_WATCH", "STREAM", "fraud_watch", "subject_matches"]
+
+STREAM = "EVENTS"
+FRAUD_WATCH = "fraud-watch"
+#: What fraud-watch must receive, and nothing else.
+FRAUD_SUBJECTS = ("events.auth.login", "events.payment.failed")
+#: Every subject the demo shop publishes on EVENTS.
+SHOP_SUBJECTS = tuple(
+    f"events.{kind}.{etype}" for kind, types in KINDS.items() if kind != "sensor" for etype in types
+)
+#: What the check publishes after the learner's consumer exists: two of each wanted subject,
+#: and neighbours a too-broad filter would also catch.
+CHECK_TRAFFIC = (
+    "events.payment.failed",
+    "events.auth.login",
+    "events.payment.captured",
+    "events.auth.logout",
+    "events.order.created",
+    "events.payment.failed",
+    "events.user.signed_up",
+    "events.auth.login",
+)
+SOLUTION = 'filter_subjects=["events.payment.failed", "events.auth.login"]'
+
+
+def _value(v: Any) -> Any:
+    return getattr(v, "value", v)
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """True if the concrete ``subject`` matches the filter ``pattern`` (``*`` and ``>``)."""
+    pt, st = pattern.split("."), subject.split(".")
+    for i, token in enumerate(pt):
+        if token == ">":
+            return len(st) > i
+        if i >= len(st) or (token != "*" and token != st[i]):
+            return False
+    return len(pt) == len(st)
+
+
+def _server_refused(exc: APIError) -> CheckResult:
+    code, desc = exc.err_code, exc.description
+    if code == 10138:
+        return wrong(
+            f"The server refused the consumer: {desc} (error {code}). One of your filters "
+            "contains another (e.g. 'events.payment.>' and 'events.payment.failed'), so a "
+            "message could match twice. List exactly the two subjects: " + SOLUTION + "."
+        )
+    if code == 10136:
+        return wrong(
+            f"The server refused the consumer: {desc} (error {code}). Set filter_subjects "
+            "only, and leave filter_subject out (None): " + SOLUTION + "."
+        )
+    if code == 10025 and "filter_subject" in (desc or ""):
+        return wrong(
+            f"The server refused the consumer: {desc} (error {code}). filter_subject takes ONE "
+            "subject string; you passed a list. A list of subjects goes in filter_subjects "
+            "(with an s): " + SOLUTION + "."
+        )
+    return wrong(
+        f"The server refused the consumer: {desc} (error {code}). Create it with "
+        f'`await js.add_consumer("EVENTS", ConsumerConfig(durable_name="{FRAUD_WATCH}", '
+        f"{SOLUTION}))`."
+    )
+
+
+def _config_hint(config: Any) -> CheckResult | None:
+    """A hint for what is wrong in the consumer's config, or None if it looks right."""
+    if not config.durable_name:
+        return wrong(
+            f"{FRAUD_WATCH!r} exists but is ephemeral (no durable_name): the server deletes it "
+            f"after {config.inactive_threshold or 5:g} s without a client, and fraud alerts "
+            f'published meanwhile are never checked. Use `durable_name="{FRAUD_WATCH}"` '
+            "instead of name=."
+        )
+    filters = list(config.filter_subjects or [])
+    if config.filter_subject:
+        filters.append(config.filter_subject)
+    if not filters:
+        return wrong(
+            f"{FRAUD_WATCH!r} has no filter, so it receives every event of the stream. "
+            f"Add {SOLUTION}."
+        )
+    for f in filters:
+        if "," in f or " " in f:
+            return wrong(
+                f"Your filter is the single string {f!r}. NATS does not split it at commas: it "
+                "is one literal subject that no event is published to, so the consumer waits "
+                "forever with Unprocessed 0. Two subjects need a list in filter_subjects: "
+                + SOLUTION
+                + "."
+            )
+    for f in filters:
+        if not any(subject_matches(f, s) for s in SHOP_SUBJECTS):
+            close = [s for s in FRAUD_SUBJECTS if s.split(".")[1][:4] in f]
+            example = close[0] if close else FRAUD_SUBJECTS[0]
+            return wrong(
+                f"The filter {f!r} matches no subject the shop publishes (the server accepts it "
+                f"anyway and simply delivers nothing). Check each token: the subjects are "
+                f"'events.<kind>.<type>' with a singular kind, e.g. {example!r}."
+            )
+    extra = sorted(
+        s
+        for s in SHOP_SUBJECTS
+        if s not in FRAUD_SUBJECTS and any(subject_matches(f, s) for f in filters)
+    )
+    if extra:
+        return wrong(
+            f"Your filters {filters} also let through {extra}: fraud-watch would wade through "
+            "events it does not care about. Name the exact subjects: " + SOLUTION + "."
+        )
+    missing = [s for s in FRAUD_SUBJECTS if not any(subject_matches(f, s) for f in filters)]
+    if missing:
+        how = (
+            "filter_subject holds a single subject; for two, use filter_subjects (a list): "
+            if config.filter_subject
+            else "add it to the list: "
+        )
+        return wrong(f"Your consumer never receives {missing[0]!r}. {how}{SOLUTION}.")
+    policy = _value(config.deliver_policy)
+    if policy not in (None, "all"):
+        return wrong(
+            f"{FRAUD_WATCH!r} has deliver_policy={policy!r}, so it skips the failures and logins "
+            "already in the stream; fraud review needs them too. Leave deliver_policy at its "
+            "default, DeliverPolicy.ALL."
+        )
+    return None
+
+
+async def fraud_watch(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
+    """Exercise: ``learner(js)`` creates durable ``fraud-watch`` on EVENTS receiving payment
+    failures and auth logins only.
+
+    The check deletes fraud-watch first, calls the learner, reads the consumer's real config,
+    publishes a known mix of events, then consumes fraud-watch (and acks) to prove it gets
+    exactly the failures and logins in the stream.
+    """
+
+    async def check() -> CheckResult:
+        try:
+            await js.stream_info(STREAM)
+        except NotFoundError:
+            return wrong(
+                f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
+                f'{STREAM} on "events.>").'
+            )
+        try:
+            await js.delete_consumer(STREAM, FRAUD_WATCH)
+        except NotFoundError:
+            pass
+        try:
+            await call_learner(learner, js)
+        except APIError as exc:
+            return _server_refused(exc)
+        except FanoutKitError as exc:
+            return wrong(f"Creating the consumer failed: {exc}")
+        try:
+            info = await js.consumer_info(STREAM, FRAUD_WATCH)
+        except NotFoundError:
+            return wrong(
+                f"There is no consumer named {FRAUD_WATCH!r} on {STREAM} after your function "
+                f'ran. Call `await js.add_consumer("{STREAM}", ConsumerConfig('
+                f'durable_name="{FRAUD_WATCH}", ...))` (with `await`).'
+            )
+        hint = _config_hint(info.config)
+        if hint is not None:
+            return hint
+
+        for subject in CHECK_TRAFFIC:
+            await js.publish(subject, b'{"type": "check"}')
+        expected = 0
+        for subject in FRAUD_SUBJECTS:
+            state = (await js.stream_info(STREAM, subjects_filter=subject)).state
+            expected += (state.subjects or {}).get(subject, 0)
+        info = await js.consumer_info(STREAM, FRAUD_WATCH)
+        have = (info.num_pending or 0) + (info.num_ack_pending or 0)
+        if have != expected:
+            return wrong(
+                f"The stream holds {expected} payment failures and logins, but fraud-watch has "
+                f"{have} to deliver (Unprocessed {info.num_pending}, Outstanding Acks "
+                f"{info.num_ack_pending}). Create it fresh with deliver_policy all and {SOLUTION}."
+            )
+        got: list[str] = []
+        sub = await js.pull_subscribe_bind(durable=FRAUD_WATCH, stream=STREAM)
+        try:
+            while len(got) < expected:
+                try:
+                    msgs = await sub.fetch(expected - len(got), timeout=2)
+                except nats.errors.TimeoutError:
+                    break
+                for msg in msgs:
+                    got.append(msg.subject)
+                    await msg.ack()
+            await js._nc.flush()
+        finally:
+            await sub.unsubscribe()
+        strays = sorted({s for s in got if s not in FRAUD_SUBJECTS})
+        if strays or len(got) != expected:
+            return wrong(
+                f"fraud-watch delivered {len(got)} messages ({strays or 'no strays'}); expected "
+                f"exactly the {expected} failures and logins. Use {SOLUTION}."
+            )
+        failures = got.count("events.payment.failed")
+        return correct(
+            f"fraud-watch is durable, filters {list(info.config.filter_subjects or [])} and "
+            f"received all {expected} matching messages ({failures} payment failures, "
+            f"{expected - failures} logins) and nothing else."
+        )
+
+    return await guarded(
+        check,
+        "replace `raise NotImplementedError` with an `await js.add_consumer(...)` call "
+        f"creating the durable {FRAUD_WATCH!r}.",
+    )
