@@ -4,7 +4,8 @@
 messages. Both stop as soon as the server says nothing is pending (the ``num_pending`` in each
 message's metadata, the "Unprocessed" number of the ``nats`` CLI) instead of waiting out a
 fetch timeout: ``fetch`` raises ``nats.errors.TimeoutError`` on an empty consumer, and a lesson
-should not sit for five seconds to learn that. Acks are confirmed before returning, so a
+should not sit for five seconds to learn that. (nats-py 2.16's fetch can also raise the
+builtin ``TimeoutError``; both are handled.) Acks are confirmed before returning, so a
 ``consumer_info`` right after shows the new ack floor.
 """
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 import nats.errors
@@ -40,27 +41,51 @@ class Delivery(NamedTuple):
 
 @dataclass(frozen=True, repr=False)
 class ConsumeReport:
-    """What one ``drain``/``take`` call received from a durable consumer.
+    """What one ``drain`` call received from a durable consumer.
 
-    ``subjects`` counts messages per subject; ``deliveries`` lists each message's metadata in
-    delivery order; ``msgs`` holds the real nats-py ``Msg`` objects (payloads, headers).
-    ``pending`` is the consumer's Unprocessed count afterwards; ``timed_out`` is true when the
-    server stopped delivering while messages were still pending (e.g. ``max_ack_pending``
-    reached with unacked messages).
+    ``deliveries`` lists each message's metadata as plain tuples in delivery order;
+    ``subjects`` counts messages per subject; ``msgs`` holds the real nats-py ``Msg`` objects
+    (payloads, headers) when ``drain(..., keep_msgs=True)`` asked for them. ``pending`` is the
+    consumer's Unprocessed count afterwards; ``timed_out`` is true when the server stopped
+    delivering while messages were still pending (for example ``max_ack_pending`` reached with
+    unacked messages). The per-message views are computed on first use, so draining stays as
+    fast as a raw loop.
     """
 
     stream: str
     durable: str
     count: int
-    first_seq: int | None
-    last_seq: int | None
-    subjects: Mapping[str, int]
     acked: bool
     pending: int
     timed_out: bool
-    redelivered: int
-    deliveries: tuple[Delivery, ...] = field(compare=False)
-    msgs: tuple[Msg, ...] = field(compare=False)
+    msgs: tuple[Msg, ...] = field(default=(), compare=False)
+    # (subject, ack reply subject) per message: cheap to keep, parsed on first use.
+    _seen: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    @cached_property
+    def deliveries(self) -> tuple[Delivery, ...]:
+        """Each message's JetStream metadata, in delivery order."""
+        return tuple(_delivery(subject, reply) for subject, reply in self._seen)
+
+    @cached_property
+    def subjects(self) -> dict[str, int]:
+        """Messages per subject, sorted by subject."""
+        return dict(sorted(Counter(subject for subject, _ in self._seen).items()))
+
+    @property
+    def first_seq(self) -> int | None:
+        """Lowest stream sequence received (None if nothing was)."""
+        return min((d.stream_seq for d in self.deliveries), default=None)
+
+    @property
+    def last_seq(self) -> int | None:
+        """Highest stream sequence received (None if nothing was)."""
+        return max((d.stream_seq for d in self.deliveries), default=None)
+
+    @property
+    def redelivered(self) -> int:
+        """How many of the messages were redeliveries (delivered more than once)."""
+        return sum(1 for d in self.deliveries if d.num_delivered > 1)
 
     def __repr__(self) -> str:
         noun = "message" if self.count == 1 else "messages"
@@ -79,6 +104,18 @@ class ConsumeReport:
         return f"ConsumeReport({head})"
 
     __str__ = __repr__
+
+
+def _delivery(subject: str, reply: str) -> Delivery:
+    """Parse an ack reply subject (ADR-15) into a Delivery.
+
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>``, or the newer
+    form with ``<domain>.<account hash>`` after ``$JS.ACK`` and an optional trailing token.
+    """
+    tokens = reply.split(".")
+    first = 4 if len(tokens) == 9 else 6
+    delivered, sseq, cseq, _ts, pending = tokens[first : first + 5]
+    return Delivery(int(sseq), int(cseq), subject, int(delivered), int(pending))
 
 
 async def _pending(js: JetStreamContext, stream: str, durable: str) -> int:
@@ -111,6 +148,7 @@ async def drain(
     max_messages: int | None = None,
     ack: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
+    keep_msgs: bool = False,
 ) -> ConsumeReport:
     """Fetch from durable ``durable`` until nothing is pending (or ``max_messages``); report.
 
@@ -120,30 +158,43 @@ async def drain(
     message says ``num_pending == 0``. An empty consumer returns an empty report at once.
     If the server stops delivering while messages are pending (``max_ack_pending`` reached,
     for instance), the fetch waits ``timeout`` seconds and the report says ``timed_out``.
+    ``keep_msgs=True`` keeps the ``Msg`` objects in ``report.msgs`` (off by default: holding
+    thousands of them costs a few percent of throughput).
     """
     validate_name(stream, "stream name")
     validate_name(durable, "durable name")
     _check(batch, timeout, max_messages)
     pending = await _pending(js, stream, durable)
-    msgs: list[Msg] = []
+    seen: list[tuple[str, str]] = []
+    msgs: list[Msg] | None = [] if keep_msgs else None
     timed_out = False
     if pending and max_messages != 0:
         sub = await js.pull_subscribe_bind(durable=durable, stream=stream)
         try:
-            timed_out, pending = await _pull(sub, msgs, batch, max_messages, ack, timeout)
-            if timed_out and ack and msgs:
+            timed_out, pending = await _pull(sub, seen, msgs, batch, max_messages, ack, timeout)
+            if timed_out and ack and seen:
                 await js._nc.flush(timeout)  # the acks sent so far reach the server
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
     if timed_out:
         pending = await _pending(js, stream, durable)
-    return _report(stream, durable, msgs, ack, pending, timed_out)
+    return ConsumeReport(
+        stream=stream,
+        durable=durable,
+        count=len(seen),
+        acked=ack and bool(seen),
+        pending=pending,
+        timed_out=timed_out,
+        msgs=tuple(msgs or ()),
+        _seen=tuple(seen),
+    )
 
 
 async def _pull(
     sub: JetStreamContext.PullSubscription,
-    msgs: list[Msg],
+    seen: list[tuple[str, str]],
+    msgs: list[Msg] | None,
     batch: int,
     limit: int | None,
     ack: bool,
@@ -151,53 +202,25 @@ async def _pull(
 ) -> tuple[bool, int]:
     """The fetch loop. Returns (timed_out, num_pending after the last message)."""
     pending = 1
-    while pending and (limit is None or len(msgs) < limit):
-        want = batch if limit is None else min(batch, limit - len(msgs))
+    while pending and (limit is None or len(seen) < limit):
+        want = batch if limit is None else min(batch, limit - len(seen))
         try:
             got = await sub.fetch(want, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except TimeoutError:
+            # nats.errors.TimeoutError usually, but nats-py 2.16 also raises the builtin
+            # TimeoutError when the deadline runs out between its two pull requests.
             return True, pending
         pending = got[-1].metadata.num_pending
-        last_call = not pending or (limit is not None and len(msgs) + len(got) >= limit)
+        last_call = not pending or (limit is not None and len(seen) + len(got) >= limit)
         if ack:
             for msg in got[:-1] if last_call else got:
                 await msg.ack()
             if last_call:
                 await got[-1].ack_sync(timeout=timeout)
-        msgs.extend(got)
+        seen.extend([(m.subject, m.reply) for m in got])
+        if msgs is not None:
+            msgs.extend(got)
     return False, pending
-
-
-def _report(
-    stream: str, durable: str, msgs: list[Msg], ack: bool, pending: int, timed_out: bool
-) -> ConsumeReport:
-    deliveries = []
-    for m in msgs:
-        md = m.metadata
-        deliveries.append(
-            Delivery(
-                md.sequence.stream,
-                md.sequence.consumer,
-                m.subject,
-                md.num_delivered,
-                md.num_pending,
-            )
-        )
-    seqs = [d.stream_seq for d in deliveries]
-    return ConsumeReport(
-        stream=stream,
-        durable=durable,
-        count=len(msgs),
-        first_seq=min(seqs) if seqs else None,
-        last_seq=max(seqs) if seqs else None,
-        subjects=dict(sorted(Counter(m.subject for m in msgs).items())),
-        acked=ack and bool(msgs),
-        pending=pending,
-        timed_out=timed_out,
-        redelivered=sum(1 for d in deliveries if d.num_delivered > 1),
-        deliveries=tuple(deliveries),
-        msgs=tuple(msgs),
-    )
 
 
 async def take(
@@ -217,5 +240,7 @@ async def take(
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive number of messages, got {n!r}. Fix: e.g. n=5.")
-    report = await drain(js, stream, durable, batch=n, max_messages=n, ack=ack, timeout=timeout)
+    report = await drain(
+        js, stream, durable, batch=n, max_messages=n, ack=ack, timeout=timeout, keep_msgs=True
+    )
     return list(report.msgs)

@@ -29,7 +29,7 @@ async def loaded(js) -> AsyncIterator[tuple[str, str, list]]:  # type: ignore[no
 async def test_drain_everything_and_ack(js, loaded) -> None:  # type: ignore[no-untyped-def]
     name, _, events = loaded
     await ensure_consumer(js, name, "audit")
-    report = await drain(js, name, "audit", batch=7)
+    report = await drain(js, name, "audit", batch=7, keep_msgs=True)
     assert isinstance(report, ConsumeReport)
     assert repr(report) == f"ConsumeReport({name}/audit: 60 messages, seq 1..60, acked)"
     assert (report.count, report.first_seq, report.last_seq, report.pending) == (60, 1, 60, 0)
@@ -38,6 +38,16 @@ async def test_drain_everything_and_ack(js, loaded) -> None:  # type: ignore[no-
     assert report.deliveries[0] == Delivery(1, 1, events[0].subject, 1, 59)
     assert all(isinstance(m, Msg) for m in report.msgs)
     assert [m.data for m in report.msgs] == [e.payload for e in events]
+    # The kit's own parse of the ack subjects agrees with nats-py's metadata.
+    for m, d in zip(report.msgs, report.deliveries, strict=True):
+        md = m.metadata
+        assert d == (
+            md.sequence.stream,
+            md.sequence.consumer,
+            m.subject,
+            md.num_delivered,
+            md.num_pending,
+        )
     # Acks are confirmed before drain returns: consumer info is already current.
     info = await js.consumer_info(name, "audit")
     assert (info.ack_floor.stream_seq, info.num_ack_pending, info.num_pending) == (60, 0, 0)
@@ -51,6 +61,7 @@ async def test_drain_empty_consumer_returns_at_once(js, loaded) -> None:  # type
     again = await drain(js, name, "audit", timeout=60)
     assert repr(again) == f"ConsumeReport({name}/audit: 0 messages)"
     assert (again.count, again.first_seq, again.subjects, again.timed_out) == (0, None, {}, False)
+    assert again.msgs == () and again.deliveries == ()
 
 
 async def test_fan_out_each_durable_sees_everything(js, loaded) -> None:  # type: ignore[no-untyped-def]
@@ -94,7 +105,7 @@ async def test_max_messages_and_resume(js, loaded) -> None:  # type: ignore[no-u
 async def test_drain_without_ack_leaves_outstanding_acks(js, loaded) -> None:  # type: ignore[no-untyped-def]
     name, _, _ = loaded
     await ensure_consumer(js, name, "slow", ack_wait=3600)
-    report = await drain(js, name, "slow", max_messages=10, ack=False)
+    report = await drain(js, name, "slow", max_messages=10, ack=False, keep_msgs=True)
     assert repr(report) == f"ConsumeReport({name}/slow: 10 messages, seq 1..10, not acked)"
     info = await js.consumer_info(name, "slow")
     assert (info.num_ack_pending, info.ack_floor.stream_seq, info.delivered.stream_seq) == (
