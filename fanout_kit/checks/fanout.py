@@ -1,0 +1,168 @@
+"""Checks for lesson 02, basic fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
+from nats.js.errors import APIError, NotFoundError
+
+from . import CheckResult, call_learner, correct, guarded, wrong
+
+__all__ = ["BILLING", "STREAM", "billing_consumer"]
+
+STREAM = "EVENTS"
+BILLING = "billing"
+WANT_ACKED = 4
+SETTLE = 2.0  # seconds to let fire-and-forget acks reach the consumer's state
+
+
+def _value(v: Any) -> Any:
+    return getattr(v, "value", v)
+
+
+async def _consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
+    try:
+        return {c.name: c for c in await js.consumers_info(STREAM)}
+    except NotFoundError:
+        return {}
+
+
+async def _settled(js: JetStreamContext) -> ConsumerInfo:
+    """Consumer info once the learner's acks have landed (or after SETTLE seconds).
+
+    ``msg.ack()`` is fire-and-forget: flush the connection, then wait for the state to stop
+    moving (ack floor caught up with what was delivered, or nothing changing any more).
+    """
+    await js._nc.flush()
+    deadline = time.monotonic() + SETTLE
+    info = await js.consumer_info(STREAM, BILLING)
+    while time.monotonic() < deadline:
+        delivered = info.delivered.consumer_seq if info.delivered else 0
+        floor = info.ack_floor.consumer_seq if info.ack_floor else 0
+        if floor == delivered:
+            break
+        await asyncio.sleep(0.02)
+        info = await js.consumer_info(STREAM, BILLING)
+    return info
+
+
+async def billing_consumer(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
+    """Exercise: ``learner(js)`` creates durable pull consumer ``billing`` on EVENTS that
+    receives every message ever published, then fetches and acks exactly 4 messages.
+
+    The check deletes ``billing`` first (so each attempt starts from the beginning of the
+    stream), calls the learner, then reads the consumer's real config and state.
+    """
+
+    async def check() -> CheckResult:
+        try:
+            await js.delete_consumer(STREAM, BILLING)
+        except NotFoundError:
+            pass
+        before = set(await _consumers(js))
+        try:
+            await call_learner(learner, js)
+        except APIError as exc:
+            return wrong(
+                f"The server refused a request: {exc.description} (error {exc.err_code}). "
+                "Read the message: it names what it does not accept."
+            )
+        try:
+            stream = await js.stream_info(STREAM)
+        except NotFoundError:
+            return wrong(
+                f"Stream {STREAM} does not exist: run the lesson's cells from the top first "
+                "(they create it and publish the events billing should read)."
+            )
+        try:
+            await js.consumer_info(STREAM, BILLING)
+        except NotFoundError:
+            after = await _consumers(js)
+            new = [after[name] for name in sorted(set(after) - before)]
+            durables = [c.name for c in new if c.config.durable_name]
+            if durables:
+                return wrong(
+                    f"You made a durable named {durables[0]!r}; the exercise (and the check) "
+                    f"look for {BILLING!r}, spelled exactly so: names are case-sensitive."
+                )
+            if new:
+                return wrong(
+                    f"There is no durable named {BILLING!r}, but a consumer named {new[0].name!r} "
+                    "appeared: that is an EPHEMERAL consumer (no durable name), which the "
+                    "server forgets once it is unused, cursor and all. Give it a name: "
+                    f'`ConsumerConfig(durable_name="{BILLING}", ...)` or '
+                    f'`js.pull_subscribe("events.>", durable="{BILLING}", stream="{STREAM}")`.'
+                )
+            return wrong(
+                f"There is no consumer named {BILLING!r} on {STREAM} after your function ran. "
+                f'Create it with `await js.add_consumer("{STREAM}", ConsumerConfig('
+                f'durable_name="{BILLING}", ...))` (and `await` the call).'
+            )
+        info = await _settled(js)
+        config = info.config
+        policy = _value(config.deliver_policy)
+        from_start = policy == "all" or (
+            policy == "by_start_sequence" and (config.opt_start_seq or 0) <= stream.state.first_seq
+        )
+        if not from_start:
+            what = {
+                "new": "it only sees messages published AFTER it was created",
+                "last": "it starts at the last message in the stream",
+                "last_per_subject": "it starts at the last message of each subject",
+                "by_start_sequence": f"it starts at stream sequence {config.opt_start_seq}",
+                "by_start_time": "it starts at a point in time, not at the beginning",
+            }.get(policy, "it does not start at the beginning")
+            return wrong(
+                f"billing has deliver_policy={policy!r}: {what}, so it misses history. Use "
+                "`deliver_policy=DeliverPolicy.ALL` (fixed at creation: the check deletes "
+                "billing before each attempt)."
+            )
+        ack_policy = _value(config.ack_policy)
+        if ack_policy == "none":
+            return wrong(
+                "billing has ack_policy='none': the server counts every message as done the "
+                "moment it is sent, so nothing you fetch is ever acked or redelivered. Use "
+                "`ack_policy=AckPolicy.EXPLICIT` and call `await msg.ack()` on each message."
+            )
+        if ack_policy != "explicit":
+            return wrong(
+                f"billing has ack_policy={ack_policy!r}; this lesson acks each message on its "
+                "own: use `ack_policy=AckPolicy.EXPLICIT`."
+            )
+        delivered = info.delivered.consumer_seq if info.delivered else 0
+        acked = info.ack_floor.consumer_seq if info.ack_floor else 0
+        outstanding = info.num_ack_pending or 0
+        if delivered == 0:
+            return wrong(
+                "billing exists but nothing was fetched from it. Bind to it with "
+                f'`sub = await js.pull_subscribe_bind(durable="{BILLING}", stream="{STREAM}")`,'
+                " then `msgs = await sub.fetch(4)` and `await msg.ack()` each one."
+            )
+        if outstanding:
+            return wrong(
+                f"billing was handed {delivered} messages but {outstanding} are still "
+                "Outstanding Acks (delivered, not acked). Fetch exactly 4 (`sub.fetch(4)`) and "
+                "ack every message you fetch; an unacked message comes back after ack_wait."
+            )
+        if acked != WANT_ACKED:
+            return wrong(
+                f"billing fetched and acked {acked} messages; the exercise asks for exactly "
+                f"{WANT_ACKED}: `msgs = await sub.fetch({WANT_ACKED})`, then ack each."
+            )
+        first = stream.state.first_seq
+        return correct(
+            f"billing is durable, starts at the beginning of {STREAM} and has acked stream "
+            f"seq {first}..{info.ack_floor.stream_seq}; {info.num_pending} more are waiting "
+            "for it (Unprocessed)."
+        )
+
+    return await guarded(
+        check,
+        "replace `raise NotImplementedError` with `js.add_consumer(...)`, a pull "
+        "subscription, `fetch` and `ack`.",
+    )

@@ -1,0 +1,146 @@
+"""Lesson 02's checker against a real server: stub, each wrong answer with its hint, solution."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from fanout_kit.checks import fanout
+
+SOLUTION = Path(__file__).resolve().parent.parent / "notebooks/solutions/02-basic-fan-out.py"
+
+
+def _solution():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("solution_02", SOLUTION)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+async def events(js):  # type: ignore[no-untyped-def]
+    """A fresh EVENTS with 10 messages; removed afterwards."""
+    try:
+        await js.delete_stream("EVENTS")
+    except NotFoundError:
+        pass
+    await js.add_stream(name="EVENTS", subjects=["events.>"])
+    for i in range(10):
+        await js.publish("events.order.created", f"order {i}".encode())
+    yield
+    await js.delete_stream("EVENTS")
+
+
+def _learner(
+    n_fetch: int = 4,
+    n_ack: int = 4,
+    durable: str | None = "billing",
+    deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+    ack_policy: AckPolicy = AckPolicy.EXPLICIT,
+    **extra,  # type: ignore[no-untyped-def]
+):  # type: ignore[no-untyped-def]
+    async def create_billing(js):  # type: ignore[no-untyped-def]
+        if durable is None:  # an ephemeral consumer: no durable name
+            sub = await js.pull_subscribe("events.>", stream="EVENTS")
+        else:
+            config = ConsumerConfig(
+                durable_name=durable, deliver_policy=deliver_policy, ack_policy=ack_policy, **extra
+            )
+            await js.add_consumer("EVENTS", config)
+            sub = await js.pull_subscribe_bind(durable=durable, stream="EVENTS")
+        if n_fetch:
+            msgs = await sub.fetch(n_fetch, timeout=2)
+            for msg in msgs[:n_ack]:
+                await msg.ack()  # fire-and-forget, as learners often write it
+
+    return create_billing
+
+
+async def test_stub_is_not_attempted(js) -> None:  # type: ignore[no-untyped-def]
+    async def stub(js):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("your code here")
+
+    result = await fanout.billing_consumer(js, stub)
+    assert result.status == "not attempted"
+
+
+async def test_solution_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
+    result = await fanout.billing_consumer(js, _solution().create_billing)
+    assert result.ok, result
+    assert "seq 1..4" in result.message
+    assert "6 more" in result.message
+
+
+async def test_solution_accepted_twice_in_a_row(js) -> None:  # type: ignore[no-untyped-def]
+    fn = _solution().create_billing
+    assert (await fanout.billing_consumer(js, fn)).ok
+    assert (await fanout.billing_consumer(js, fn)).ok
+
+
+async def test_fire_and_forget_acks_are_accepted(js) -> None:  # type: ignore[no-untyped-def]
+    result = await fanout.billing_consumer(js, _learner())
+    assert result.ok, result
+
+
+async def test_start_sequence_one_counts_as_from_the_start(js) -> None:  # type: ignore[no-untyped-def]
+    learner = _learner(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=1)
+    assert (await fanout.billing_consumer(js, learner)).ok
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "hint"),
+    [
+        ({"deliver_policy": DeliverPolicy.NEW, "n_fetch": 0}, "deliver_policy='new'"),
+        ({"deliver_policy": DeliverPolicy.LAST, "n_fetch": 1, "n_ack": 1}, "deliver_policy='last'"),
+        (
+            {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": 5},
+            "starts at stream sequence 5",
+        ),
+        ({"durable": None}, "EPHEMERAL"),
+        ({"durable": "Billing"}, "durable named 'Billing'"),
+        ({"ack_policy": AckPolicy.NONE}, "ack_policy='none'"),
+        ({"ack_policy": AckPolicy.ALL}, "ack_policy='all'"),
+        ({"n_fetch": 0}, "nothing was fetched"),
+        ({"n_fetch": 5, "n_ack": 4}, "1 are still Outstanding Acks"),
+        ({"n_fetch": 3, "n_ack": 3}, "acked 3 messages"),
+        ({"n_fetch": 6, "n_ack": 6}, "acked 6 messages"),
+    ],
+)
+async def test_wrong_answers_get_their_hint(js, kwargs, hint) -> None:  # type: ignore[no-untyped-def]
+    result = await fanout.billing_consumer(js, _learner(**kwargs))
+    assert result.status == "wrong", result
+    assert hint in result.message, result.message
+
+
+async def test_missing_stream_is_explained(js) -> None:  # type: ignore[no-untyped-def]
+    await js.delete_stream("EVENTS")
+
+    async def create_billing(js):  # type: ignore[no-untyped-def]
+        return None
+
+    result = await fanout.billing_consumer(js, create_billing)
+    assert "no consumer named 'billing'" not in result.message
+    await js.add_stream(name="EVENTS", subjects=["events.>"])  # for the fixture's teardown
+    assert result.status == "wrong"
+    assert "run the lesson's cells from the top" in result.message
+
+
+async def test_forgot_to_create_is_named(js) -> None:  # type: ignore[no-untyped-def]
+    async def create_billing(js):  # type: ignore[no-untyped-def]
+        return None  # e.g. built a ConsumerConfig but never called js.add_consumer
+
+    result = await fanout.billing_consumer(js, create_billing)
+    assert result.status == "wrong"
+    assert "no consumer named 'billing'" in result.message
+
+
+async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
+    learner = _learner(deliver_policy=DeliverPolicy.BY_START_SEQUENCE)  # no opt_start_seq
+    result = await fanout.billing_consumer(js, learner)
+    assert result.status == "wrong"
+    assert "The server refused a request" in result.message
