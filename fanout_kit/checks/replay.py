@@ -1,0 +1,154 @@
+"""Checks for lesson 04, real-time and replay."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
+
+from ..errors import FanoutKitError
+from . import CheckResult, call_learner, correct, guarded, wrong
+
+__all__ = ["LATE_REPORT", "STREAM", "late_report"]
+
+STREAM = "EVENTS"
+LATE_REPORT = "late-report"
+AFTER = 3  # events the check publishes after `since`
+SOLUTION = (
+    'ConsumerConfig(durable_name="late-report", deliver_policy=DeliverPolicy.BY_START_TIME, '
+    "opt_start_time=since)"
+)
+
+
+def _value(v: Any) -> Any:
+    return getattr(v, "value", v)
+
+
+def _config_hint(config: Any, since: dt.datetime) -> CheckResult | None:
+    if not config.durable_name:
+        return wrong(
+            f"{LATE_REPORT!r} is ephemeral (it has a name but no durable_name): the server "
+            f"deletes it {config.inactive_threshold or 5:g} s after its last client goes away, "
+            f"and with it the report's position. Use `durable_name={LATE_REPORT!r}`."
+        )
+    policy = _value(config.deliver_policy) or "all"
+    if policy == "all":
+        return wrong(
+            f"{LATE_REPORT!r} has deliver_policy='all', so it starts at the first message in "
+            "the stream, long before `since`. Start at a time instead: "
+            "`deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since`."
+        )
+    if policy == "new":
+        return wrong(
+            f"{LATE_REPORT!r} has deliver_policy='new': it only gets messages published after "
+            "the consumer was created, which is not the same moment as `since` (and could not "
+            "look back at all if `since` were an hour ago). Use "
+            "`deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since`."
+        )
+    if policy != "by_start_time":
+        return wrong(
+            f"{LATE_REPORT!r} has deliver_policy={policy!r}; the report starts at a moment in "
+            "time: `deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since`."
+        )
+    start = config.opt_start_time
+    if isinstance(start, str):
+        start = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
+    if start is None or abs((start - since).total_seconds()) > 0.001:
+        return wrong(
+            f"{LATE_REPORT!r} starts at {start} but `since` was {since}; pass the argument "
+            "through unchanged: `opt_start_time=since` (not datetime.now(), which is later)."
+        )
+    replay = _value(config.replay_policy) or "instant"
+    if replay != "instant":
+        return wrong(
+            f"{LATE_REPORT!r} has replay_policy={replay!r}: the server would hand out the "
+            "events with the same gaps as when they were published, so a report over a day of "
+            "traffic would take a day. Use `replay_policy=ReplayPolicy.INSTANT` (the default)."
+        )
+    return None
+
+
+async def late_report(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
+    """Exercise: ``learner(js, since)`` creates the durable ``late-report`` on EVENTS that
+    starts at the first message published at or after ``since`` and replays instantly.
+
+    The check deletes ``late-report``, makes sure the stream holds a message from before, takes
+    ``since`` = now, calls the learner, reads the consumer's real config, publishes three events
+    and consumes ``late-report`` (acking) to prove it gets exactly those three.
+    """
+
+    async def check() -> CheckResult:
+        try:
+            state = (await js.stream_info(STREAM)).state
+        except NotFoundError:
+            return wrong(
+                f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
+                f'{STREAM} on "events.>").'
+            )
+        try:
+            await js.delete_consumer(STREAM, LATE_REPORT)
+        except NotFoundError:
+            pass
+        if not state.messages:
+            await js.publish("events.report.before", b'{"type": "check"}')
+        before = (await js.stream_info(STREAM)).state.messages
+        since = dt.datetime.now(dt.UTC)
+        try:
+            await call_learner(learner, js, since)
+        except APIError as exc:
+            return wrong(
+                f"The server refused your consumer: {exc.description} (error {exc.err_code}). "
+                f"Try `await js.add_consumer({STREAM!r}, {SOLUTION})`."
+            )
+        except FanoutKitError as exc:
+            return wrong(f"Creating the consumer failed: {exc}")
+        try:
+            info = await js.consumer_info(STREAM, LATE_REPORT)
+        except NotFoundError:
+            return wrong(
+                f"There is no consumer named {LATE_REPORT!r} on {STREAM} after your function "
+                f"ran. Call `await js.add_consumer({STREAM!r}, {SOLUTION})` (with `await`)."
+            )
+        hint = _config_hint(info.config, since)
+        if hint is not None:
+            return hint
+
+        acks = [
+            await js.publish(f"events.report.after{i}", b'{"type": "check"}')
+            for i in range(1, AFTER + 1)
+        ]
+        wanted = [a.seq for a in acks]
+        got: list[int] = []
+        sub = await js.pull_subscribe_bind(durable=LATE_REPORT, stream=STREAM)
+        try:
+            while len(got) < AFTER:
+                try:
+                    msgs = await sub.fetch(AFTER + 10, timeout=2)
+                except nats.errors.TimeoutError:
+                    break
+                for msg in msgs:
+                    got.append(msg.metadata.sequence.stream)
+                    await msg.ack()
+            await js._nc.flush()
+        finally:
+            await sub.unsubscribe()
+        if got != wanted:
+            return wrong(
+                f"late-report delivered stream sequences {got}; expected only the {AFTER} "
+                f"published after `since`: {wanted}. Check opt_start_time=since."
+            )
+        return correct(
+            f"late-report is durable, starts at `since` and replays instantly: it delivered "
+            f"the {AFTER} events published after `since` (seq {wanted[0]}..{wanted[-1]}) and "
+            f"none of the {before} before."
+        )
+
+    return await guarded(
+        check,
+        "replace `raise NotImplementedError` with an `await js.add_consumer(...)` call "
+        f"creating the durable {LATE_REPORT!r} that starts at `since`.",
+    )

@@ -1,0 +1,151 @@
+"""Lesson 04's checker against a real server: stub, each wrong answer with its hint, solution."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+
+import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy, ReplayPolicy
+from nats.js.errors import NotFoundError
+
+from fanout_kit.checks import replay
+from fanout_kit.events import demo_events, publish_events
+
+SOLUTION = Path(__file__).resolve().parent.parent / "notebooks/solutions/04-real-time-and-replay.py"
+
+
+def _solution():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("solution_04", SOLUTION)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def _reset(js) -> None:  # type: ignore[no-untyped-def]
+    try:
+        await js.delete_stream("EVENTS")
+    except NotFoundError:
+        pass
+    await js.add_stream(name="EVENTS", subjects=["events.>"])
+
+
+@pytest.fixture(autouse=True)
+async def _events(js):  # type: ignore[no-untyped-def]
+    await _reset(js)
+    await publish_events(js, demo_events(20))
+    yield
+    try:
+        await js.delete_stream("EVENTS")
+    except NotFoundError:
+        pass
+
+
+def _maker(start=lambda since: since, **config):  # type: ignore[no-untyped-def]
+    async def create(js, since):  # type: ignore[no-untyped-def]
+        extra = {}
+        if config.get("deliver_policy") == DeliverPolicy.BY_START_TIME:
+            extra["opt_start_time"] = start(since)
+        await js.add_consumer("EVENTS", ConsumerConfig(**config, **extra))
+
+    return create
+
+
+async def test_stub_is_not_attempted(js) -> None:  # type: ignore[no-untyped-def]
+    async def stub(js, since):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("your code here")
+
+    result = await replay.late_report(js, stub)
+    assert result.status == "not attempted"
+    assert "add_consumer" in result.message
+    # a stub run leaves the learner's stream alone
+    assert (await js.stream_info("EVENTS")).state.messages == 20
+
+
+async def test_solution_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
+    result = await replay.late_report(js, _solution().make_late_report)
+    assert result.ok, result
+    assert "delivered the 3 events published after `since` (seq 21..23)" in result.message
+    assert "none of the 20 before" in result.message
+    info = await js.consumer_info("EVENTS", "late-report")
+    assert info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def test_solution_is_accepted_twice_and_on_an_empty_stream(js) -> None:  # type: ignore[no-untyped-def]
+    solve = _solution().make_late_report
+    assert (await replay.late_report(js, solve)).ok
+    assert (await replay.late_report(js, solve)).ok
+    await _reset(js)
+    result = await replay.late_report(js, solve)
+    assert result.ok, result
+    assert "none of the 1 before" in result.message
+
+
+BST = DeliverPolicy.BY_START_TIME
+WRONG = {
+    "deliver all": ({"durable_name": "late-report"}, ["deliver_policy='all'", "BY_START_TIME"]),
+    "deliver new": (
+        {"durable_name": "late-report", "deliver_policy": DeliverPolicy.NEW},
+        ["deliver_policy='new'", "BY_START_TIME"],
+    ),
+    "deliver last": (
+        {"durable_name": "late-report", "deliver_policy": DeliverPolicy.LAST},
+        ["deliver_policy='last'", "opt_start_time=since"],
+    ),
+    "replay original": (
+        {
+            "durable_name": "late-report",
+            "deliver_policy": BST,
+            "replay_policy": ReplayPolicy.ORIGINAL,
+        },
+        ["replay_policy='original'", "ReplayPolicy.INSTANT"],
+    ),
+    "ephemeral": (
+        {"name": "late-report", "deliver_policy": BST},
+        ["ephemeral", "durable_name='late-report'"],
+    ),
+    "wrong name": (
+        {"durable_name": "late_report", "deliver_policy": BST},
+        ["no consumer named 'late-report'"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG))
+async def test_wrong_answers_get_their_hint(js, case: str) -> None:  # type: ignore[no-untyped-def]
+    config, phrases = WRONG[case]
+    result = await replay.late_report(js, _maker(**config))
+    assert result.status == "wrong", result
+    for phrase in phrases:
+        assert phrase in result.message, (phrase, result.message)
+
+
+async def test_wrong_start_time_gets_its_hint(js) -> None:  # type: ignore[no-untyped-def]
+    hour_ago = _maker(
+        start=lambda since: since - dt.timedelta(hours=1),
+        durable_name="late-report",
+        deliver_policy=BST,
+    )
+    result = await replay.late_report(js, hour_ago)
+    assert result.status == "wrong", result
+    assert "opt_start_time=since" in result.message
+
+
+async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
+    async def no_start(js, since):  # type: ignore[no-untyped-def]
+        await js.add_consumer(
+            "EVENTS", ConsumerConfig(durable_name="late-report", deliver_policy=BST)
+        )
+
+    result = await replay.late_report(js, no_start)
+    assert result.status == "wrong", result
+    assert "The server refused your consumer" in result.message
+
+
+async def test_missing_stream_is_explained(js) -> None:  # type: ignore[no-untyped-def]
+    await js.delete_stream("EVENTS")
+    result = await replay.late_report(js, _solution().make_late_report)
+    assert result.status == "wrong"
+    assert "no EVENTS stream" in result.message
