@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import random
 import sys
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -444,15 +443,18 @@ async def publish_events(
 ) -> PublishReport:
     """Publish ``events`` with ``js.publish_async`` and return the sequences the server acked.
 
-    At most ``window`` publishes are in flight; the oldest ack is awaited (``timeout`` seconds
-    at most) before the next publish goes out. ``progress``: ``None`` shows an ipywidgets
-    progress bar in a notebook when there are at least 1000 events, ``True`` shows it for any
-    number, ``False`` never; it is updated at most ten times a second, and outside a kernel
-    there is no bar. ``msg_ids=True`` sends each event's id as ``Nats-Msg-Id`` so the server
-    drops re-sent copies (counted in ``duplicates``).
+    At most ``window`` publishes are in flight; the oldest ack is awaited before the next
+    publish goes out. If acks stop arriving for about ``timeout`` seconds, it gives up.
 
-    Raises :class:`PublishError` when no stream stores a subject or an ack does not arrive;
-    the publishes already acked stay in the stream.
+    ``progress``: ``None`` shows an ipywidgets progress bar in a notebook when there are at
+    least 1000 events, ``True`` shows it for any number, ``False`` never. The bar is updated
+    at most ten times a second; outside a kernel there is no bar.
+
+    ``msg_ids=True`` sends each event's id as ``Nats-Msg-Id`` so the server drops re-sent
+    copies within its duplicate window (counted in ``duplicates``).
+
+    Raises :class:`PublishError` when no stream stores a subject or acks stop arriving; the
+    publishes already acked stay in the stream.
     """
     if not isinstance(window, int) or isinstance(window, bool) or window < 1:
         raise ValueError(
@@ -474,45 +476,63 @@ async def _publish(
     msg_ids: bool,
     interval: float = PROGRESS_INTERVAL,
 ) -> PublishReport:
+    loop = asyncio.get_running_loop()
     done = [0]
     ticker = asyncio.ensure_future(_tick(bar, done, interval)) if bar is not None else None
     publish = js.publish_async
-    inflight: deque[tuple[Event, asyncio.Future[PubAck]]] = deque()
-    acks: list[PubAck] = []
-
-    async def settle(ev: Event, fut: asyncio.Future[PubAck]) -> None:
-        try:
-            ack = fut.result() if fut.done() else await asyncio.wait_for(fut, timeout)
-        except NoStreamResponseError:
-            raise PublishError(
-                f"No stream stores subject {ev.subject!r}, so the server did not keep it "
-                f"({len(acks)} earlier events were stored). Fix: create a stream whose subjects "
-                f"match it, e.g. `await ensure_stream(js, 'EVENTS', "
-                f"'{ev.subject.split('.')[0]}.>')`."
-            ) from None
-        except TimeoutError:
-            raise PublishError(
-                f"No ack for {ev.subject!r} within {timeout:g} s ({len(acks)} events were "
-                "acked). Fix: check the server is up (`fanout-kit doctor`), or pass a larger "
-                "timeout=."
-            ) from None
-        acks.append(ack)
-        done[0] += 1
+    futures: list[asyncio.Future[PubAck]] = []
+    settled = 0  # futures[:settled] are done and checked
 
     try:
-        for ev in events:
-            headers = {"Nats-Msg-Id": str(ev.data.get("id"))} if msg_ids else None
-            inflight.append((ev, await publish(ev.subject, ev.payload, headers=headers)))
-            if len(inflight) >= window:
-                await settle(*inflight.popleft())
-        while inflight:
-            await settle(*inflight.popleft())
-    except BaseException:
-        rest = [fut for _, fut in inflight]
-        for fut in rest:
-            fut.cancel()
-        raise
+        # One deadline for the whole run, pushed forward every 256 acks: "acks stopped coming
+        # for `timeout` seconds" without a timer per message (that would cost ~10% speed).
+        async with asyncio.timeout_at(loop.time() + timeout) as deadline:
+            for ev in events:
+                if msg_ids:
+                    fut = await publish(
+                        ev.subject, ev.payload, headers={"Nats-Msg-Id": str(ev.data.get("id"))}
+                    )
+                else:
+                    fut = await publish(ev.subject, ev.payload)
+                futures.append(fut)
+                if len(futures) - settled >= window:
+                    oldest = futures[settled]
+                    if not oldest.done():
+                        await oldest
+                    oldest.result()
+                    settled += 1
+                    done[0] = settled
+                    if not settled & 255:
+                        deadline.reschedule(loop.time() + timeout)
+            while settled < len(futures):
+                oldest = futures[settled]
+                if not oldest.done():
+                    await oldest
+                oldest.result()
+                settled += 1
+                done[0] = settled
+                if not settled & 255:
+                    deadline.reschedule(loop.time() + timeout)
+    except NoStreamResponseError:
+        ev = events[settled]
+        raise PublishError(
+            f"No stream stores subject {ev.subject!r}, so the server did not keep it "
+            f"({settled} earlier events were stored). Fix: create a stream whose subjects "
+            f"match it, e.g. `await ensure_stream(js, 'EVENTS', "
+            f"'{ev.subject.split('.')[0]}.>')`."
+        ) from None
+    except TimeoutError:
+        raise PublishError(
+            f"Acks stopped arriving for {timeout:g} s ({settled} of {len(events)} events were "
+            "acked). Fix: check the server is up (`fanout-kit doctor`), or pass a larger "
+            "timeout=."
+        ) from None
     finally:
+        for fut in futures[settled:]:
+            if fut.done() and not fut.cancelled():
+                fut.exception()  # retrieved: no "exception never retrieved" warning later
+            else:
+                fut.cancel()
         if ticker is not None:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -522,6 +542,7 @@ async def _publish(
                 bar.bar_style = "success" if done[0] == len(events) else "danger"
                 bar.description = "Published" if done[0] == len(events) else "Failed"
 
+    acks = [fut.result() for fut in futures]
     streams = tuple(dict.fromkeys(a.stream for a in acks))
     seqs = [a.seq for a in acks]
     return PublishReport(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -223,3 +224,24 @@ async def test_progress_bar_is_throttled(js, stream) -> None:  # type: ignore[no
     # One update per 0.1 s tick at most, plus the final one: a ceiling, not a timing guess.
     assert len(changes) <= elapsed / 0.1 + 1
     assert changes == sorted(changes)
+
+
+async def test_publish_gives_up_when_acks_stop() -> None:
+    """A private server that dies mid-lesson: a PublishError naming the fix, not a hang."""
+    import fanout_kit
+
+    server = await fanout_kit.start_server()
+    nc = await fanout_kit.connect(server.url)
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js, "GONE", "gone.>", storage="memory")
+        await server.stop()
+        with pytest.raises(PublishError) as exc:
+            await publish_events(js, demo_events(50, prefix="gone"), timeout=0.5)
+        assert "Acks stopped arriving for 0.5 s (0 of 50 events were acked)" in str(exc.value)
+        assert "Fix" in str(exc.value)
+    finally:
+        # nats-py's close() tries to flush to the dead socket and raises ConnectionResetError.
+        with contextlib.suppress(ConnectionResetError):
+            await nc.close()
+        await server.stop()
