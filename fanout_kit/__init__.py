@@ -7,18 +7,40 @@ from __future__ import annotations
 
 from .blocking import run
 from .connect import connect, kernel_server
+from .consume import ConsumeReport, drain, take
 from .errors import ConnectError, FanoutKitError, ServerStartError
+from .events import Event, PublishError, PublishReport, demo_events, publish_events
 from .server import NatsServer, start_server
+from .topology import (
+    TopologyError,
+    ensure_consumer,
+    ensure_stream,
+    reset_streams,
+    subjects_overlap,
+)
 
 __all__ = [
     "ConnectError",
+    "ConsumeReport",
+    "Event",
     "FanoutKitError",
     "NatsServer",
+    "PublishError",
+    "PublishReport",
     "ServerStartError",
+    "TopologyError",
     "connect",
+    "demo_events",
+    "drain",
+    "ensure_consumer",
+    "ensure_stream",
     "kernel_server",
+    "publish_events",
+    "reset_streams",
     "run",
     "start_server",
+    "subjects_overlap",
+    "take",
 ]
 
 __version__ = "0.1.0"
