@@ -45,6 +45,7 @@ __all__ = [
     "ensure_consumer",
     "ensure_stream",
     "reset_streams",
+    "subject_contains",
     "subjects_overlap",
     "validate_name",
     "validate_subject",
@@ -186,6 +187,25 @@ def subjects_overlap(a: str, b: str) -> bool:
     return True
 
 
+def subject_contains(outer: str, inner: str) -> bool:
+    """True if every subject matching pattern ``inner`` also matches pattern ``outer``.
+
+    ``events.>`` contains ``events.order.*``; ``events.payment.*`` and ``events.*.failed``
+    overlap but neither contains the other. Server 2.15 refuses ``filter_subjects`` only when
+    one contains another (10138); merely overlapping filters are accepted and each message is
+    delivered once.
+    """
+    to, ti = outer.split("."), inner.split(".")
+    for i, o in enumerate(to):
+        if o == ">":
+            return len(ti) > i
+        if i >= len(ti) or ti[i] == ">":
+            return False
+        if o != "*" and ti[i] != o:
+            return False
+    return len(ti) == len(to)
+
+
 def _subject_list(value: str | Iterable[str] | None, field: str) -> list[str]:
     if value is None:
         return []
@@ -195,10 +215,18 @@ def _subject_list(value: str | Iterable[str] | None, field: str) -> list[str]:
     return items
 
 
-def _check_no_overlap(subjects: Sequence[str], field: str, code: int, fix: str) -> None:
+def _check_no_overlap(
+    subjects: Sequence[str], field: str, code: int, fix: str, *, containment: bool = False
+) -> None:
+    """Refuse overlapping subjects (or, with ``containment``, one containing another)."""
     for i, a in enumerate(subjects):
         for b in subjects[i + 1 :]:
-            if subjects_overlap(a, b):
+            clash = (
+                subject_contains(a, b) or subject_contains(b, a)
+                if containment
+                else subjects_overlap(a, b)
+            )
+            if clash:
                 what = "appears twice" if a == b else f"overlaps with {b!r}"
                 raise TopologyError(
                     f"{field}: {a!r} {what} (some subject matches both); the server would "
@@ -576,6 +604,7 @@ async def ensure_consumer(
             10138,
             "make the filters disjoint, e.g. ['events.user.>', 'events.auth.>'], or drop the "
             "narrower one.",
+            containment=True,
         )
 
     policy = _choice(deliver_policy, DeliverPolicy, "deliver_policy")

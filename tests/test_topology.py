@@ -382,7 +382,7 @@ async def test_both_filter_fields(js, stream) -> None:  # type: ignore[no-untype
 
 @pytest.mark.parametrize(
     "filters",
-    [["{r}.user.>", "{r}.user.signed_up"], ["{r}.*.login", "{r}.auth.*"], ["{r}.auth.>"] * 2],
+    [["{r}.user.>", "{r}.user.signed_up"], ["{r}.auth.*", "{r}.auth.login"], ["{r}.auth.>"] * 2],
 )
 async def test_overlapping_filters(js, stream, filters) -> None:  # type: ignore[no-untyped-def]
     root = root_of((await js.stream_info(stream)).config.subjects)
@@ -444,3 +444,13 @@ async def test_consumer_on_missing_stream(js) -> None:  # type: ignore[no-untype
     with pytest.raises(TopologyError) as exc:
         await ensure_consumer(js, missing, "audit")
     assert_names(exc, "stream", "does not exist", "ensure_stream")
+
+
+async def test_filters_that_only_intersect_are_accepted_like_the_server_does(js, stream) -> None:  # type: ignore[no-untyped-def]
+    """Server 2.15 refuses a filter that contains another (10138), not one that merely
+    intersects: 'x.*.login' and 'x.auth.*' share 'x.auth.login' and are both accepted."""
+    root = root_of((await js.stream_info(stream)).config.subjects)
+    filters = [f"{root}.*.login", f"{root}.auth.*"]
+    info = await ensure_consumer(js, stream, "intersecting", filter_subjects=filters)
+    assert info.config.filter_subjects == filters
+    await js.delete_consumer(stream, "intersecting")
