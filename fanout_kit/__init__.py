@@ -6,10 +6,12 @@ The helpers hide boilerplate, never the concept: what you get back are real nats
 from __future__ import annotations
 
 from .blocking import run
+from .board import Board
 from .connect import connect, kernel_server
 from .consume import ConsumeReport, drain, take
 from .errors import ConnectError, FanoutKitError, ServerStartError
 from .events import Event, PublishError, PublishReport, demo_events, publish_events
+from .report import consumer_table
 from .server import NatsServer, start_server
 from .topology import (
     TopologyError,
@@ -20,6 +22,7 @@ from .topology import (
 )
 
 __all__ = [
+    "Board",
     "ConnectError",
     "ConsumeReport",
     "Event",
@@ -30,6 +33,7 @@ __all__ = [
     "ServerStartError",
     "TopologyError",
     "connect",
+    "consumer_table",
     "demo_events",
     "drain",
     "ensure_consumer",

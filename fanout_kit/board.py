@@ -480,13 +480,18 @@ class Board:
         }
         row: list[widgets.Widget] = [self._count]
         for label, handler in buttons.items():
-            button = widgets.Button(description=label, layout=widgets.Layout(width="180px"))
+            button = widgets.Button(description=label, layout=widgets.Layout(width="auto"))
             button.on_click(handler)
             row.append(button)
             if label == "Publish":
                 row.append(self._who)
-        controls = widgets.VBox([*row, self._status], layout=widgets.Layout(margin="0 0 0 12px"))
-        self.widget = widgets.HBox([widgets.VBox([self._body, legend]), controls])
+        # Controls go under the board, wrapping: beside it they pushed the numbers out of a
+        # default-width JupyterLab window.
+        controls = widgets.HBox(
+            [*row, self._status], layout=widgets.Layout(flex_flow="row wrap", margin="6px 0 0 0")
+        )
+        self._body.layout = widgets.Layout(overflow_x="auto", max_width="100%")
+        self.widget = widgets.VBox([self._body, legend, controls])
 
     def _run(self, coro: Awaitable[Any], done: str) -> None:
         async def go() -> None:
