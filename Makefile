@@ -28,6 +28,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/publish.py
+	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/board.py
 
 clean:
 	rm -rf $(VENV) .fanout-kit build *.egg-info
