@@ -490,7 +490,7 @@ class Board:
         controls = widgets.HBox(
             [*row, self._status], layout=widgets.Layout(flex_flow="row wrap", margin="6px 0 0 0")
         )
-        self._body.layout = widgets.Layout(overflow_x="auto", max_width="100%")
+        self._body.layout = widgets.Layout(overflow="auto", max_width="100%")
         self.widget = widgets.VBox([self._body, legend, controls])
 
     def _run(self, coro: Awaitable[Any], done: str) -> None:
