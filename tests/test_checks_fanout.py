@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from fanout_kit.checks import fanout
 
-SOLUTION = Path(__file__).resolve().parent.parent / "notebooks/solutions/02-basic-fan-out.py"
+from .solutions import load_solution
 
 
 def _solution():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("solution_02", SOLUTION)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_solution("02-basic-fan-out")
 
 
 @pytest.fixture(autouse=True)

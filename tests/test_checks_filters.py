@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -12,15 +9,11 @@ from nats.js.errors import NotFoundError
 from fanout_kit.checks import filters
 from fanout_kit.events import demo_events, publish_events
 
-SOLUTION = Path(__file__).resolve().parent.parent / "notebooks/solutions/03-filtered-fan-out.py"
+from .solutions import load_solution
 
 
 def _solution():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("solution_03", SOLUTION)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_solution("03-filtered-fan-out")
 
 
 @pytest.fixture(autouse=True)

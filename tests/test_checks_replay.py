@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-from pathlib import Path
 
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy, ReplayPolicy
@@ -13,15 +11,11 @@ from nats.js.errors import NotFoundError
 from fanout_kit.checks import replay
 from fanout_kit.events import demo_events, publish_events
 
-SOLUTION = Path(__file__).resolve().parent.parent / "notebooks/solutions/04-real-time-and-replay.py"
+from .solutions import load_solution
 
 
 def _solution():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("solution_04", SOLUTION)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_solution("04-real-time-and-replay")
 
 
 async def _reset(js) -> None:  # type: ignore[no-untyped-def]

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from nats.js.api import DiscardPolicy, RetentionPolicy
 from nats.js.errors import NotFoundError
 
 from fanout_kit.checks import retention
 
-SOLUTION = (
-    Path(__file__).resolve().parent.parent / "notebooks/solutions/01-streams-and-retention.py"
-)
+from .solutions import load_solution
 
 
 def _solution():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("solution_01", SOLUTION)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_solution("01-streams-and-retention")
 
 
 @pytest.fixture(autouse=True)

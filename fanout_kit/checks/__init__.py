@@ -12,7 +12,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["CheckResult", "NotAttempted", "call_learner", "correct", "not_attempted", "wrong"]
+__all__ = [
+    "CheckResult",
+    "NotAttempted",
+    "call_learner",
+    "correct",
+    "enum_value",
+    "guarded",
+    "not_attempted",
+    "wrong",
+]
 
 Status = Literal["not attempted", "wrong", "correct"]
 _ICONS: dict[Status, str] = {"not attempted": "⏳", "wrong": "❌", "correct": "✅"}
@@ -49,6 +58,11 @@ def wrong(hint: str) -> CheckResult:
 
 def not_attempted(what: str) -> CheckResult:
     return CheckResult("not attempted", what)
+
+
+def enum_value(value: Any) -> Any:
+    """A config field as a plain value: nats-py gives enums in some places, strings in others."""
+    return getattr(value, "value", value)
 
 
 class NotAttempted(Exception):

@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import APIError, NotFoundError
 
-from . import CheckResult, call_learner, correct, guarded, wrong
+from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
 
 __all__ = ["BILLING", "STREAM", "billing_consumer"]
 
@@ -19,10 +19,6 @@ STREAM = "EVENTS"
 BILLING = "billing"
 WANT_ACKED = 4
 SETTLE = 2.0  # seconds to let fire-and-forget acks reach the consumer's state
-
-
-def _value(v: Any) -> Any:
-    return getattr(v, "value", v)
 
 
 async def _consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
@@ -105,7 +101,7 @@ async def billing_consumer(js: JetStreamContext, learner: Callable[..., Any]) ->
             )
         info = await _settled(js)
         config = info.config
-        policy = _value(config.deliver_policy)
+        policy = enum_value(config.deliver_policy)
         from_start = policy == "all" or (
             policy == "by_start_sequence" and (config.opt_start_seq or 0) <= stream.state.first_seq
         )
@@ -122,7 +118,7 @@ async def billing_consumer(js: JetStreamContext, learner: Callable[..., Any]) ->
                 "`deliver_policy=DeliverPolicy.ALL` (fixed at creation: the check deletes "
                 "billing before each attempt)."
             )
-        ack_policy = _value(config.ack_policy)
+        ack_policy = enum_value(config.ack_policy)
         if ack_policy == "none":
             return wrong(
                 "billing has ack_policy='none': the server counts every message as done the "

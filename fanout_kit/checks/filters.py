@@ -11,7 +11,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
 from ..events import KINDS
-from . import CheckResult, call_learner, correct, guarded, wrong
+from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
 
 __all__ = ["FRAUD_SUBJECTS", "FRAUD_WATCH", "STREAM", "fraud_watch", "subject_matches"]
 
@@ -36,10 +36,6 @@ CHECK_TRAFFIC = (
     "events.auth.login",
 )
 SOLUTION = 'filter_subjects=["events.payment.failed", "events.auth.login"]'
-
-
-def _value(v: Any) -> Any:
-    return getattr(v, "value", v)
 
 
 def subject_matches(pattern: str, subject: str) -> bool:
@@ -132,7 +128,7 @@ def _config_hint(config: Any) -> CheckResult | None:
             else "add it to the list: "
         )
         return wrong(f"Your consumer never receives {missing[0]!r}. {how}{SOLUTION}.")
-    policy = _value(config.deliver_policy)
+    policy = enum_value(config.deliver_policy)
     if policy not in (None, "all"):
         return wrong(
             f"{FRAUD_WATCH!r} has deliver_policy={policy!r}, so it skips the failures and logins "

@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
-from . import CheckResult, call_learner, correct, guarded, wrong
+from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
 
 __all__ = ["LATE_REPORT", "STREAM", "late_report"]
 
@@ -24,10 +24,6 @@ SOLUTION = (
 )
 
 
-def _value(v: Any) -> Any:
-    return getattr(v, "value", v)
-
-
 def _config_hint(config: Any, since: dt.datetime) -> CheckResult | None:
     if not config.durable_name:
         return wrong(
@@ -35,7 +31,7 @@ def _config_hint(config: Any, since: dt.datetime) -> CheckResult | None:
             f"deletes it {config.inactive_threshold or 5:g} s after its last client goes away, "
             f"and with it the report's position. Use `durable_name={LATE_REPORT!r}`."
         )
-    policy = _value(config.deliver_policy) or "all"
+    policy = enum_value(config.deliver_policy) or "all"
     if policy == "all":
         return wrong(
             f"{LATE_REPORT!r} has deliver_policy='all', so it starts at the first message in "
@@ -62,7 +58,7 @@ def _config_hint(config: Any, since: dt.datetime) -> CheckResult | None:
             f"{LATE_REPORT!r} starts at {start} but `since` was {since}; pass the argument "
             "through unchanged: `opt_start_time=since` (not datetime.now(), which is later)."
         )
-    replay = _value(config.replay_policy) or "instant"
+    replay = enum_value(config.replay_policy) or "instant"
     if replay != "instant":
         return wrong(
             f"{LATE_REPORT!r} has replay_policy={replay!r}: the server would hand out the "

@@ -8,17 +8,13 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
-from . import CheckResult, call_learner, correct, guarded, wrong
+from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
 
 __all__ = ["BOUNDED_STREAM", "BOUNDED_SUBJECTS", "bounded_stream"]
 
 BOUNDED_STREAM = "BOUNDED"
 BOUNDED_SUBJECTS = ["bounded.>"]
 LIMIT = 100
-
-
-def _value(v: Any) -> Any:
-    return getattr(v, "value", v)
 
 
 async def bounded_stream(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
@@ -57,7 +53,7 @@ async def bounded_stream(js: JetStreamContext, learner: Callable[..., Any]) -> C
                 f'{BOUNDED_SUBJECTS}: `subjects=["bounded.>"]` (">" matches every subject '
                 "below bounded.)."
             )
-        retention = _value(config.retention)
+        retention = enum_value(config.retention)
         if retention != "limits":
             return wrong(
                 f"Your stream has retention={retention!r}, which removes messages once they are "
@@ -80,7 +76,7 @@ async def bounded_stream(js: JetStreamContext, learner: Callable[..., Any]) -> C
                 f"Your stream's max_msgs is {shown}; it should keep at most {LIMIT} messages: "
                 f"`max_msgs={LIMIT}`."
             )
-        discard = _value(config.discard)
+        discard = enum_value(config.discard)
         if discard != "new":
             return wrong(
                 f"Your stream has discard={discard!r}: when it is full it silently drops its "
