@@ -34,6 +34,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from .observe import MsgState, StreamModel, parse_ack_kind, parse_ack_subject, parse_puback
+from .report import COLUMNS
 from .workers import Worker
 
 __all__ = ["Board"]
@@ -597,16 +598,7 @@ class Board:
             f'title="#{s} {esc(m.subjects.get(s, ""))}"></i>'
             for s in seqs
         )
-        cols = (
-            "Last Delivered",
-            "Ack Floor",
-            "Outstanding Acks",
-            "Redelivered",
-            "Unprocessed",
-            "Waiting Pulls",
-            "lag",
-            "worker",
-        )
+        cols = (*COLUMNS, "lag", "worker")
         rows = [
             '<tr><th class="n">stream</th>'
             f'<td class="n"><div class="fk-cells">{more}{strip}</div></td>'
