@@ -111,10 +111,13 @@ async def connect(
         raise failure(f"nothing accepted a TCP connection within {timeout:g} s")
 
     seen: list[Exception] = []
+    refused = asyncio.Event()
 
     async def quiet_error(exc: Exception) -> None:
         seen.append(exc)
         log.debug("nats client error: %r", exc)
+        if "authorization" in str(exc).lower() or "authentication" in str(exc).lower():
+            refused.set()  # wrong credentials will not get better by retrying
 
     settings: dict[str, Any] = {
         "servers": servers,
@@ -134,16 +137,29 @@ async def connect(
 
         settings["error_cb"] = both
     client = nats.NATS()
+    connecting = asyncio.ensure_future(client.connect(**settings))
+    refusal = asyncio.ensure_future(refused.wait())
     try:
-        await asyncio.wait_for(client.connect(**settings), timeout)
-    except TimeoutError:
-        await client.close()
-        # A server's own -ERR (e.g. 'Authorization Violation') says more than the socket error
-        # that follows it, so prefer it.
-        telling = [e for e in seen if not isinstance(e, OSError)] or seen
-        last = f" (last error: {telling[-1]})" if telling else ""
-        raise failure(f"no NATS handshake within {timeout:g} s{last}") from None
-    except Exception as exc:
-        await client.close()
+        done, _ = await asyncio.wait(
+            {connecting, refusal}, timeout=timeout, return_when="FIRST_COMPLETED"
+        )
+    finally:
+        refusal.cancel()
+    if connecting in done and connecting.exception() is None:
+        return client
+    connecting.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await connecting
+    await client.close()
+    if refused.is_set():
+        raise failure(
+            f"the server refused the credentials ({seen[-1]}); check NATS_USER/NATS_PASSWORD, "
+            "NATS_TOKEN or NATS_CREDS, or the user/password in the URL"
+        )
+    if connecting in done:
+        exc = connecting.exception()
         raise failure(f"{type(exc).__name__}: {exc}") from exc
-    return client
+    # A server's own -ERR says more than the socket error that follows it, so prefer it.
+    telling = [e for e in seen if not isinstance(e, OSError)] or seen
+    last = f" (last error: {telling[-1]})" if telling else ""
+    raise failure(f"no NATS handshake within {timeout:g} s{last}")
