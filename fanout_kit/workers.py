@@ -117,14 +117,16 @@ class Worker:
 
     async def _die(self, *, crashed: bool) -> None:
         task, self._task = self._task, None
+        nc, self._nc = self._nc, None
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        nc, self._nc = self._nc, None
         if nc is not None:
+            # Closing also ends a fetch that swallowed the cancellation (nats-py's fetch
+            # sits in asyncio.wait_for, which can lose a cancel under Python 3.11).
             with contextlib.suppress(Exception):
                 await nc.close()
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.wait({task}, timeout=5)
         self.holding = 0
         self.crashed = crashed
 
@@ -135,6 +137,8 @@ class Worker:
                 msgs = await sub.fetch(self.batch, timeout=self.fetch_timeout)
             except (TimeoutError, nats.errors.TimeoutError):
                 continue
+            except nats.errors.ConnectionClosedError:
+                return
             self.holding = len(msgs)
             for msg in msgs:
                 if self._crash_after is not None and self._crash_after <= 0:
@@ -142,6 +146,8 @@ class Worker:
                     return
                 if self.delay:
                     await asyncio.sleep(self.delay)
+                if self._nc is None or self._nc.is_closed:
+                    return
                 if self._nak_next > 0:
                     self._nak_next -= 1
                     await msg.nak()
