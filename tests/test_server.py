@@ -185,3 +185,28 @@ async def test_a_leftover_from_a_crash_is_reaped_and_strangers_are_not() -> None
         stranger.wait()
         if _pid_alive(leftover):
             os.kill(leftover, signal.SIGKILL)
+
+
+def test_sigkill_of_a_jupyter_kernel_leaves_no_server(monkeypatch) -> None:
+    """The learner's case: the kernel's private server dies when the kernel is killed."""
+    import jupyter_client
+
+    monkeypatch.delenv("NATS_URL", raising=False)
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3")
+    try:
+        out: list[str] = []
+        kc.execute_interactive(
+            "import fanout_kit\nnc = await fanout_kit.connect()\n"
+            "print((await fanout_kit.kernel_server()).pid)",
+            output_hook=lambda m: (
+                out.append(m["content"]["text"]) if m["msg_type"] == "stream" else None
+            ),
+            timeout=60,
+        )
+        pid = int(out[0])
+        assert _pid_alive(pid)
+        os.kill(km.provisioner.process.pid, signal.SIGKILL)
+        wait_until(lambda: not _pid_alive(pid), what=f"server {pid} to die with its kernel")
+    finally:
+        kc.stop_channels()
+        km.cleanup_resources()
