@@ -1,0 +1,62 @@
+"""Issue 4, item 5: a headless run (nbclient, as nbval and nbconvert use) saves the board's
+settled state, not the first frame drawn when its cell ran."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+
+def _board_text(nb: nbformat.NotebookNode) -> str:
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    boards = [
+        v["state"]["value"]
+        for v in state.values()
+        if isinstance(v.get("state", {}).get("value"), str)
+        and "fk-board" in v["state"]["value"]
+        and "last sequence" in v["state"]["value"]
+    ]
+    assert len(boards) == 1, f"expected one board in the saved widget state, found {len(boards)}"
+    return re.sub(r"<[^>]+>", " ", boards[0])
+
+
+def test_saved_notebook_shows_the_board_after_settle(server, tmp_path) -> None:
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "import fanout_kit\n"
+                "from nats.js.api import ConsumerConfig\n"
+                f"nc = await fanout_kit.connect({server.url!r})\n"
+                "js = nc.jetstream()\n"
+                "await fanout_kit.reset_streams(js, 'HEADLESS')\n"
+                "await js.add_stream(name='HEADLESS', subjects=['headless.>'])\n"
+                "await js.add_consumer('HEADLESS', ConsumerConfig(durable_name='reader'))\n"
+                "board = await fanout_kit.Board.watch(nc, 'HEADLESS')\n"
+                "board"
+            ),
+            # Everything below happens after the board's cell finished: in a headless run its
+            # background redraws are dropped, so only settle() can put them in the saved file.
+            new_code_cell(
+                "for i in range(7):\n"
+                "    await js.publish('headless.x', b'{}')\n"
+                "sub = await js.pull_subscribe_bind('reader', stream='HEADLESS')\n"
+                "for m in await sub.fetch(3, timeout=2):\n"
+                "    await m.ack_sync()\n"
+                "print(await board.settle())"
+            ),
+            new_code_cell(
+                "await board.close()\nawait js.delete_stream('HEADLESS')\nawait nc.close()"
+            ),
+        ],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    text = _board_text(nb)
+    assert "last sequence 7" in text, text
+    # reader: Last Delivered 3, Ack Floor 3, Outstanding 0, Redelivered 0, Unprocessed 4
+    assert re.search(r"reader\s.*?\b3\s+3\s+0 of [\d,]+\s+0\s+4\b", text), text
