@@ -55,6 +55,7 @@ async def test_unreachable_nats_url_blames_nats_url(monkeypatch) -> None:
 async def test_a_port_that_never_speaks_nats_gives_up_at_the_deadline(capfd) -> None:
     async def silent(reader, writer):  # accepts TCP, never sends INFO
         await reader.read()
+        writer.close()
 
     listener = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
