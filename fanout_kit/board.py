@@ -13,6 +13,15 @@
 * a **render loop** on the kernel's event loop, decoupled from the data (dask's progress bar,
   rich's Live): at most ``1 / refresh_interval`` draws a second, one widget state send per
   draw, and only when something changed. Drawing is O(window), however long the stream.
+* an **overload mode**. The wiretap receives two extra messages per delivery (its copy of the
+  delivery and the ack) and spends a few microseconds of Python on each, on the same event
+  loop as the learner's consumers: at tens of thousands of deliveries a second that alone
+  would cost them a third of their throughput. So the render tick also measures the wiretap's
+  event rate; above ``detail_limit`` events a second the board unsubscribes its per-message
+  subscriptions (the server stops sending the copies) and shows consumer info read
+  ``overview_rate`` times a second instead, saying so in a banner. When consumer info shows
+  the traffic has dropped below half the limit, it re-subscribes and reconciles exactly.
+  :attr:`Board.mode` and :attr:`Board.mode_switches` show what it did.
 
 Widgets never talk to NATS; the controls call the board, which calls workers and publishers.
 """
@@ -26,7 +35,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import ipywidgets as widgets
 from nats.aio.client import Client
@@ -40,6 +49,10 @@ from .workers import Worker
 __all__ = ["Board"]
 
 Publisher = Callable[[int], Awaitable[Any]]
+Mode = Literal["detail", "overload"]
+
+DETAIL_LIMIT = 5_000
+"""Default wiretap events a second above which the board switches to overload mode."""
 
 _COLOURS: dict[MsgState, str] = {
     MsgState.UNDELIVERED: "#e8eaed",
@@ -106,6 +119,12 @@ def _sparkline(values: list[int], width: int = 90, height: int = 18) -> str:
     )
 
 
+def _times(rate: float) -> str:
+    """``2.0`` -> "twice a second"."""
+    words = {1.0: "once a second", 2.0: "twice a second"}
+    return words.get(rate, f"{rate:g} times a second")
+
+
 class Board:
     """A live view of one stream's consumers. Make one with :meth:`Board.watch`."""
 
@@ -120,11 +139,17 @@ class Board:
         quiet: float = 0.25,
         publish: Publisher | None = None,
         subject: str | None = None,
+        detail_limit: float | None = DETAIL_LIMIT,
+        overview_rate: float = 2.0,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be at least 1 message, got {window!r}")
         if refresh_interval < 0.1:
             raise ValueError("refresh_interval below 0.1 s would draw more than 10 times a second")
+        if detail_limit is not None and detail_limit <= 0:
+            raise ValueError(f"detail_limit must be positive or None, got {detail_limit!r}")
+        if not 0 < overview_rate <= 10:
+            raise ValueError(f"overview_rate must be in (0, 10] reads a second: {overview_rate!r}")
         self.client = client
         self.stream = stream
         self.window = window
@@ -141,8 +166,27 @@ class Board:
         self.workers: dict[str, Worker] = {}
         self._publish = publish
         self._subject = subject
+        self.detail_limit = detail_limit
+        self.overview_rate = overview_rate
+        self.mode: Mode = "detail"
+        """``detail`` (every delivery and ack observed) or ``overload`` (consumer info only)."""
+        self.mode_switches = 0
+        """How many times the board changed mode (into overload and back each count one)."""
+        self.tap_events = 0
+        """Messages the per-message wiretap has received (counted in its callbacks)."""
+        self.event_rate = 0.0
+        """Wiretap events a second: measured per render tick in detail mode, estimated from
+        consumer info movement in overload mode."""
         self._subs: list[Subscription] = []
+        """Cheap subscriptions kept in both modes (advisories)."""
+        self._taps: list[Subscription] = []
+        """Per-message subscriptions (deliveries, acks, publishes): dropped in overload mode."""
         self._push_subjects: set[str] = set()
+        self._rate_mark = (0, time.monotonic())
+        self._switching = False
+        self._settling = False
+        self._mode_lock = asyncio.Lock()
+        self._server_totals: tuple[float, dict[str, int]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._last_event = time.monotonic()
@@ -168,6 +212,8 @@ class Board:
         quiet: float = 0.25,
         publish: Publisher | None = None,
         subject: str | None = None,
+        detail_limit: float | None = DETAIL_LIMIT,
+        overview_rate: float = 2.0,
     ) -> Board:
         """Start watching ``stream`` through ``client`` (a connected nats-py client).
 
@@ -179,6 +225,9 @@ class Board:
         ``publish``: async ``publish(n)`` used by the Publish control; without it the control
         publishes small JSON events to ``subject`` (default: one made from the stream's first
         subject).
+        ``detail_limit``: wiretap events a second above which the board stops following every
+        message and shows consumer info ``overview_rate`` times a second instead (overload
+        mode, see the module docstring); ``None`` follows every message however fast.
         """
         board = cls(
             client,
@@ -189,6 +238,8 @@ class Board:
             quiet=quiet,
             publish=publish,
             subject=subject,
+            detail_limit=detail_limit,
+            overview_rate=overview_rate,
         )
         try:
             await board.reconcile(exact=True)
@@ -218,7 +269,7 @@ class Board:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        subs, self._subs = self._subs, []
+        subs, self._subs, self._taps = self._subs + self._taps, [], []
         for sub in subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -234,28 +285,48 @@ class Board:
     async def _subscribe(self) -> None:
         nc, s = self.client, self.stream
         self._subs += [
-            await nc.subscribe(f"$JS.ACK.{s}.>", cb=self._on_ack),
-            await nc.subscribe(f"$JS.ACK.*.*.{s}.>", cb=self._on_ack),
-            await nc.subscribe("_INBOX.>", cb=self._on_inbox),
             await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.>", cb=self._on_advisory),
             await nc.subscribe(f"$JS.EVENT.ADVISORY.STREAM.*.{s}", cb=self._on_advisory),
         ]
+        await self._subscribe_taps()
+
+    async def _subscribe_taps(self) -> None:
+        """The per-message wiretap: deliveries, acks and publishes (flushed: live on return)."""
+        nc, s = self.client, self.stream
+        self._taps += [
+            await nc.subscribe(f"$JS.ACK.{s}.>", cb=self._on_ack),
+            await nc.subscribe(f"$JS.ACK.*.*.{s}.>", cb=self._on_ack),
+            await nc.subscribe("_INBOX.>", cb=self._on_inbox),
+        ]
         for subject in self.model.subject_filters:
-            self._subs.append(await nc.subscribe(subject, cb=self._on_publish))
+            self._taps.append(await nc.subscribe(subject, cb=self._on_publish))
         await self._follow_push_consumers()
         await nc.flush()
 
+    async def _unsubscribe_taps(self) -> None:
+        """Drop the per-message wiretap: the server stops sending the board its copies."""
+        taps, self._taps = self._taps, []
+        self._push_subjects.clear()
+        for sub in taps:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        with contextlib.suppress(Exception):
+            await self.client.flush()
+
     async def _follow_push_consumers(self) -> None:
+        if self.mode != "detail" or self._closed:
+            return
         for c in list(self.model.consumers.values()):
             subj = c.deliver_subject
             if subj and not subj.startswith("_INBOX.") and subj not in self._push_subjects:
                 self._push_subjects.add(subj)
-                self._subs.append(await self.client.subscribe(subj, cb=self._on_inbox))
+                self._taps.append(await self.client.subscribe(subj, cb=self._on_inbox))
 
     def _event(self) -> None:
         self._last_event = time.monotonic()
 
     async def _on_ack(self, msg: Msg) -> None:
+        self.tap_events += 1
         a = parse_ack_subject(msg.subject)
         kind = parse_ack_kind(msg.data)
         if a is not None and kind is not None and a.stream == self.stream:
@@ -263,6 +334,7 @@ class Board:
             self._event()
 
     async def _on_inbox(self, msg: Msg) -> None:
+        self.tap_events += 1
         reply = msg.reply
         if reply:
             if reply.startswith(self._ack_prefix) or reply.startswith("$JS.ACK."):
@@ -283,6 +355,7 @@ class Board:
 
     async def _on_publish(self, msg: Msg) -> None:
         """A publish on one of the stream's subjects: its puback will say which sequence."""
+        self.tap_events += 1
         if not msg.reply:
             return
         seq = self._early_acks.pop(msg.reply, None)
@@ -331,14 +404,20 @@ class Board:
     async def _fetch_consumer(self, name: str) -> None:
         with contextlib.suppress(Exception):
             info = await self._api(f"$JS.API.CONSUMER.INFO.{self.stream}.{name}")
-            self.model.apply_consumer_info(info, exact=False)
+            if self.mode == "overload":
+                self.model.apply_overview(info)
+            else:
+                self.model.apply_consumer_info(info, exact=False)
             await self._follow_push_consumers()
 
     async def reconcile(self, *, exact: bool = True) -> None:
         """Read stream info and every consumer's info (API calls, counted) into the model.
 
         ``exact``: take the server's numbers as they are (right when the stream is quiet);
-        otherwise merge only what can only move forward, so the board never runs ahead.
+        otherwise merge only what can only move forward, so the board never runs ahead (in
+        overload mode: :meth:`~fanout_kit.observe.StreamModel.apply_overview`). The stream is
+        read before its consumers, so the last sequence the board knows is never newer than
+        the consumers' numbers.
         """
         async with self._reconcile_lock:
             stream = await self._api(f"$JS.API.STREAM.INFO.{self.stream}")
@@ -350,13 +429,33 @@ class Board:
                 offset += int(page.get("limit") or 0) or len(page.get("consumers") or [])
                 if offset >= int(page.get("total", 0)) or not page.get("consumers"):
                     break
+            self._server_totals = (time.monotonic(), self._movement(stream, infos))
+            overview = not exact and self.mode == "overload"
             self.model.apply_stream_info(stream, exact=exact)
             for info in infos:
-                self.model.apply_consumer_info(info, exact=exact)
+                if overview:
+                    self.model.apply_overview(info)
+                else:
+                    self.model.apply_consumer_info(info, exact=exact)
             if exact:
                 self.model.forget_consumers_except(i["name"] for i in infos)
-        if self._subs:
+        if self._taps:
             await self._follow_push_consumers()
+
+    @staticmethod
+    def _movement(stream: dict[str, Any], infos: list[dict[str, Any]]) -> dict[str, int]:
+        """Monotonic counters from the server that grow by about one per wiretap event.
+
+        Per consumer, deliveries (the delivered consumer sequence counts redeliveries too)
+        plus acks (the ack floor's consumer sequence); for the stream, publishes twice (the
+        publish and its acknowledgement both reach the wiretap).
+        """
+        totals = {"$stream": 2 * int((stream.get("state") or {}).get("last_seq", 0))}
+        for info in infos:
+            delivered = int((info.get("delivered") or {}).get("consumer_seq", 0))
+            acked = int((info.get("ack_floor") or {}).get("consumer_seq", 0))
+            totals[str(info.get("name"))] = delivered + acked
+        return totals
 
     async def _safe_reconcile(self, *, exact: bool) -> None:
         with contextlib.suppress(Exception):
@@ -366,6 +465,8 @@ class Board:
         assert self.reconcile_interval
         while True:
             await asyncio.sleep(self.reconcile_interval)
+            if self.mode == "overload" or self._switching:
+                continue  # the overview loop reads consumer info; no tap events mean nothing
             quiet = time.monotonic() - self._last_event >= self.quiet
             before = self.model.events
             try:
@@ -379,7 +480,10 @@ class Board:
         """Wait until the server has sent us everything and every callback has run."""
         await self.client.flush(timeout=max(timeout, 0.1))
         deadline = time.monotonic() + timeout
-        while any(sub.pending_msgs for sub in self._subs) and time.monotonic() < deadline:
+        while (
+            any(sub.pending_msgs for sub in (*self._subs, *self._taps))
+            and time.monotonic() < deadline
+        ):
             await asyncio.sleep(0.005)
         await asyncio.sleep(0)
 
@@ -393,8 +497,39 @@ class Board:
         Afterwards ``snapshot()`` equals the server's numbers. The full widget state is sent
         again from here (the foreground), so a headless run (nbval, nbconvert) saves the
         settled board, not its first frame.
+
+        In overload mode there is no traffic to watch, so quiet means consumer info that has
+        stopped moving; then the board leaves overload mode (re-subscribes the wiretap) and
+        settles as usual. While settle runs the board does not enter overload mode.
         """
         deadline = time.monotonic() + timeout
+        self._settling = True
+        try:
+            if self.mode == "overload":
+                await self._wait_still(deadline)
+                await self._leave_overload()
+            await self._settle_detail(deadline)
+        finally:
+            self._settling = False
+        self.model.record_lag()
+        self.refresh(force=True)
+        self._body.send_state()
+        self.sends += 1
+        return self.snapshot()
+
+    async def _wait_still(self, deadline: float) -> None:
+        """Overload mode: read consumer info until two reads ``quiet`` s apart agree."""
+        previous: dict[str, int] | None = None
+        while time.monotonic() < deadline:
+            await self.reconcile(exact=False)
+            totals = self._server_totals[1] if self._server_totals else {}
+            if totals == previous and not self._workers_busy():
+                return
+            previous = totals
+            await asyncio.sleep(max(0.05, min(self.quiet, deadline - time.monotonic())))
+
+    async def _settle_detail(self, deadline: float) -> None:
+        """Detail mode: wait for ``quiet`` s without wiretap events, then reconcile exactly."""
         while True:
             await self._drain(max(0.1, deadline - time.monotonic()))
             now = time.monotonic()
@@ -407,11 +542,82 @@ class Board:
                     break
                 continue
             await asyncio.sleep(min(self.quiet - waited, 0.05) if waited < self.quiet else 0.05)
-        self.model.record_lag()
-        self.refresh(force=True)
-        self._body.send_state()
-        self.sends += 1
-        return self.snapshot()
+
+    # --- overload mode ---------------------------------------------------------------------
+    def _measure_rate(self) -> None:
+        """Render tick, detail mode: wiretap events a second since the last tick; too many
+        and the board switches to overload mode (not while settling, not with no limit)."""
+        now = time.monotonic()
+        count, since = self._rate_mark
+        if now - since <= 0:
+            return
+        self.event_rate = (self.tap_events - count) / (now - since)
+        self._rate_mark = (self.tap_events, now)
+        limit = self.detail_limit
+        if (
+            limit is not None
+            and self.event_rate > limit
+            and self.mode == "detail"
+            and not self._switching
+            and not self._settling
+        ):
+            self._switching = True
+            self._spawn(self._enter_overload(), "overload")
+
+    async def _enter_overload(self) -> None:
+        """Stop following every message: unsubscribe the wiretap, read consumer info instead."""
+        try:
+            async with self._mode_lock:
+                if self.mode != "detail" or self._closed or self._settling:
+                    return
+                self.mode = "overload"
+                self.mode_switches += 1
+                await self._unsubscribe_taps()
+                self.model.version += 1  # redraw: the banner
+                self._server_totals = None
+        finally:
+            self._switching = False
+        self._spawn(self._overview_loop(), "overview")
+
+    async def _overview_loop(self) -> None:
+        """Overload mode: read consumer info ``overview_rate`` times a second (counted in
+        ``api_calls``); estimate the event rate from how far the server's counters moved, and
+        go back to per-message detail once it is below half of ``detail_limit``."""
+        interval = 1.0 / self.overview_rate
+        stint = self.mode_switches  # a later stint in overload mode runs its own loop
+        while self.mode == "overload" and self.mode_switches == stint and not self._closed:
+            before = self._server_totals
+            try:
+                await self.reconcile(exact=False)
+            except Exception:  # the next read may work
+                await asyncio.sleep(interval)
+                continue
+            after = self._server_totals
+            if before is not None and after is not None and after[0] > before[0]:
+                moved = sum(max(0, v - before[1][k]) for k, v in after[1].items() if k in before[1])
+                self.event_rate = moved / (after[0] - before[0])
+                limit = self.detail_limit
+                if limit is None or self.event_rate < limit / 2:
+                    if not self._settling:
+                        await self._leave_overload()
+                    return
+            await asyncio.sleep(interval)
+
+    async def _leave_overload(self) -> None:
+        """Back to per-message detail, the way :meth:`watch` starts: an exact reconcile, then
+        the wiretap, then a forward-only merge of what moved in between. Events the wiretap
+        missed show up as gaps in the consumer sequence and hold the floor still, so the
+        board is behind, never ahead, until the next reconcile."""
+        async with self._mode_lock:
+            if self.mode != "overload" or self._closed:
+                return
+            await self.reconcile(exact=True)
+            self.mode = "detail"
+            self.mode_switches += 1
+            self._rate_mark = (self.tap_events, time.monotonic())
+            self._event()  # not quiet just because the wiretap was off
+            await self._subscribe_taps()
+            await self.reconcile(exact=False)
 
     # --- reading -------------------------------------------------------------------------
     def snapshot(self) -> dict[str, dict[str, int]]:
@@ -553,8 +759,11 @@ class Board:
         while True:
             await asyncio.sleep(self.refresh_interval)
             self.ticks += 1
-            if self.ticks % lag_every == 0 and self.model.events != self._lag_events:
-                self._lag_events = self.model.events
+            if self.mode == "detail":
+                self._measure_rate()
+            moved = self.model.events + self.api_calls
+            if self.ticks % lag_every == 0 and moved != self._lag_events:
+                self._lag_events = moved
                 self.model.record_lag()
             if self.ticks % 50 == 0:
                 self.model.trim(self.model.last_seq - 4 * self.window)
@@ -592,6 +801,15 @@ class Board:
             + f" · showing the newest {len(seqs)}"
             + f" · board API calls: {self.api_calls}"
         )
+        if self.mode == "overload":
+            head += (
+                '<div class="fk-banner" style="background:#fef7e0;border-left:3px solid #f9ab00;'
+                'padding:2px 6px;margin:2px 0">'
+                f"more than {self.detail_limit or 0:,.0f} events/s (about "
+                f"{self.event_rate:,.0f}/s): showing the server's consumer info "
+                f"{_times(self.overview_rate)} instead of every message. Grey cells were "
+                "delivered and are in flight or acked: the board does not know which.</div>"
+            )
         more = f'<span class="fk-more">…{earlier:,}</span>' if earlier else ""
         strip = "".join(
             f'<i class="{"fk-gone" if m.removed(s) else "fk-s"}" '

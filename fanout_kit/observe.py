@@ -173,6 +173,7 @@ class MsgState(enum.StrEnum):
     FILTERED = "not matching the filter"
     REMOVED = "removed from the stream"
     UNKNOWN = "delivered before the board watched"
+    """Also: delivered while the board was in overload mode (in flight or acked, unknown)."""
 
 
 @dataclass(slots=True)
@@ -466,9 +467,8 @@ class StreamModel:
             self.first_seq = max(self.first_seq, first)
         self._changed()
 
-    def apply_consumer_info(self, info: Mapping[str, Any], *, exact: bool = True) -> None:
-        """Consumer info (API or ``/jsz`` shape). ``exact``: the stream is quiet, so take the
-        server's numbers as they are; otherwise only merge what can only move forward."""
+    def _apply_config(self, info: Mapping[str, Any]) -> ConsumerModel:
+        """The consumer named in ``info``, its configuration (filters, policies) taken in."""
         config = info.get("config") or {}
         name = str(info.get("name") or config.get("durable_name") or config.get("name"))
         c = self.consumer(name)
@@ -485,6 +485,12 @@ class StreamModel:
         c.max_ack_pending = int(config.get("max_ack_pending", 0) or 0)
         c.max_deliver = int(config.get("max_deliver", -1) or -1)
         c.deliver_subject = config.get("deliver_subject") or None
+        return c
+
+    def apply_consumer_info(self, info: Mapping[str, Any], *, exact: bool = True) -> None:
+        """Consumer info (API or ``/jsz`` shape). ``exact``: the stream is quiet, so take the
+        server's numbers as they are; otherwise only merge what can only move forward."""
+        c = self._apply_config(info)
         delivered = info.get("delivered") or {}
         floor = info.get("ack_floor") or {}
         d_s, d_c = int(delivered.get("stream_seq", 0)), int(delivered.get("consumer_seq", 0))
@@ -515,6 +521,51 @@ class StreamModel:
             if f_s > c.floor_s:
                 c.floor_s, c.floor_c = f_s, max(c.floor_c, f_c)
                 self._drop_below_floor(c)
+        self._changed()
+
+    def apply_overview(self, info: Mapping[str, Any]) -> None:
+        """Consumer info while nobody follows the traffic message by message (overload mode).
+
+        Why this exists: above a few thousand events a second, watching every delivery and
+        ack costs the learner's own consumers too much of the process (the board shares their
+        event loop), so the board stops listening per message and reads consumer info a few
+        times a second instead. Then the only per-message truth left is what consumer info
+        implies: everything up to the ack floor is acked, everything after Last Delivered is
+        not delivered yet, and in between is *unknown* (in flight or acked, the board cannot
+        tell which). This method makes the model say exactly that and no more:
+
+        * Last Delivered and Ack Floor only move forward (an answer is never newer than now,
+          so taking it can put the board behind the server but never ahead of it);
+        * per-message detail above the floor (in flight, nak'd, redelivered) is dropped: it
+          went stale the moment the board stopped listening;
+        * Outstanding Acks and Redelivered are the server's counts as of the answer;
+        * Unprocessed is the server's count as of the answer, measured against the stream's
+          last sequence the board knows (read *before* the consumers), so it grows again as
+          the stream grows: it errs high, never low.
+        """
+        c = self._apply_config(info)
+        delivered = info.get("delivered") or {}
+        floor = info.get("ack_floor") or {}
+        d_s, d_c = int(delivered.get("stream_seq", 0)), int(delivered.get("consumer_seq", 0))
+        f_s, f_c = int(floor.get("stream_seq", 0)), int(floor.get("consumer_seq", 0))
+        c.num_waiting = int(info.get("num_waiting", 0))
+        if d_s > c.cursor:
+            self._advance_cursor(c, d_s, skipped=False)
+        c.cseq = max(c.cseq, d_c)
+        if f_s > c.floor_s:
+            c.floor_s, c.floor_c = f_s, max(c.floor_c, f_c)
+        c.pending.clear()
+        c.rdc.clear()
+        for s in [s for s in c.done if s > c.floor_s]:
+            del c.done[s]
+        c.unknown_pending = max(0, int(info.get("num_ack_pending", 0)))
+        c.unknown_below = c.cursor if c.unknown_pending else 0
+        c.nrd_adjust = int(info.get("num_redelivered", 0))
+        if c.cursor == d_s:
+            # The server's count is about the same cursor: take it (relative to the known
+            # last sequence, so later growth of the stream adds to it).
+            c.np_adjust = 0
+            c.np_adjust = int(info.get("num_pending", 0)) - self.num_pending(c)
         self._changed()
 
     def forget_consumers_except(self, names: Iterable[str]) -> None:

@@ -142,7 +142,8 @@ def _count_comm_messages(widget: Any) -> list[int]:
 
 
 async def test_draws_are_capped_one_send_per_tick(nc: Client, js: Any, stream: str) -> None:
-    board = await Board.watch(nc, stream, reconcile_interval=None)
+    # Per-message all the way (no overload mode): every event reaches the model.
+    board = await Board.watch(nc, stream, reconcile_interval=None, detail_limit=None)
     try:
         sent = _count_comm_messages(board._body)
         ticks0, events0 = board.ticks, board.model.events
