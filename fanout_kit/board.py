@@ -314,8 +314,8 @@ class Board:
             await self.client.flush()
 
     async def _follow_push_consumers(self) -> None:
-        if self.mode != "detail" or self._closed:
-            return
+        if self._closed or not self._taps:
+            return  # no wiretap (overload mode): push deliveries are not followed either
         for c in list(self.model.consumers.values()):
             subj = c.deliver_subject
             if subj and not subj.startswith("_INBOX.") and subj not in self._push_subjects:
@@ -549,8 +549,8 @@ class Board:
         and the board switches to overload mode (not while settling, not with no limit)."""
         now = time.monotonic()
         count, since = self._rate_mark
-        if now - since <= 0:
-            return
+        if now - since < 0.9 * self.refresh_interval:
+            return  # a window shorter than a tick (just back from overload) is too noisy
         self.event_rate = (self.tap_events - count) / (now - since)
         self._rate_mark = (self.tap_events, now)
         limit = self.detail_limit
@@ -612,11 +612,11 @@ class Board:
             if self.mode != "overload" or self._closed:
                 return
             await self.reconcile(exact=True)
-            self.mode = "detail"
+            await self._subscribe_taps()
+            self.mode = "detail"  # only now: the wiretap is live
             self.mode_switches += 1
             self._rate_mark = (self.tap_events, time.monotonic())
             self._event()  # not quiet just because the wiretap was off
-            await self._subscribe_taps()
             await self.reconcile(exact=False)
 
     # --- reading -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from fanout_kit.board import Board
-from fanout_kit.server import NatsServer
+from fanout_kit.server import NatsServer, get_json
 
 from .conftest import async_wait_until
 
@@ -193,6 +193,100 @@ async def test_controls_publish_pause_nak(nc: Client, js: Any, stream: str) -> N
         )
         board._click_resume(None)
         await async_wait_until(lambda: worker.acked == 14, what="resumed worker catching up")
+    finally:
+        await board.close()
+
+
+def tap_subjects(stream: str) -> set[str]:
+    """What the per-message wiretap subscribes to for ``stream`` (besides its subjects)."""
+    return {"_INBOX.>", f"$JS.ACK.{stream}.>", f"$JS.ACK.*.*.{stream}.>"}
+
+
+def client_subjects(nc: Client) -> set[str]:
+    return {sub.subject for sub in nc._subs.values()}
+
+
+async def server_subjects(server: NatsServer, nc: Client) -> set[str]:
+    """The subscriptions the *server* holds for ``nc``'s connection (``/connz?subs=1``)."""
+    doc = await get_json(f"{server.monitoring_url}/connz?subs=1&cid={nc.client_id}")
+    (conn,) = [c for c in doc["connections"] if c["cid"] == nc.client_id]
+    return set(conn.get("subscriptions_list") or [])
+
+
+async def test_overload_mode_drops_the_wiretap_and_comes_back(
+    server: NatsServer, nc: Client, js: Any, stream: str
+) -> None:
+    """Above ``detail_limit`` events/s the board stops receiving per-message copies (the
+    server no longer holds those subscriptions), says so, and reads consumer info instead;
+    after the burst it follows every message again and settles exactly."""
+    board = await Board.watch(nc, stream, reconcile_interval=None, detail_limit=200)
+    taps = tap_subjects(stream)
+    assert taps <= client_subjects(nc) and taps <= await server_subjects(server, nc)
+    stop = asyncio.Event()
+
+    async def burst() -> None:
+        sub = await js.pull_subscribe_bind("analytics", stream=stream)
+        while not stop.is_set():
+            acks = [await js.publish_async(f"{stream.lower()}.users", b"{}") for _ in range(50)]
+            await asyncio.gather(*acks)
+            try:
+                for m in await sub.fetch(50, timeout=1):
+                    await m.ack()
+            except TimeoutError:
+                pass
+        await sub.unsubscribe()
+
+    task = asyncio.create_task(burst())
+    try:
+        await async_wait_until(
+            lambda: board.mode == "overload" and not taps & client_subjects(nc),
+            what="overload mode, wiretap unsubscribed in the client",
+        )
+        assert board.mode_switches == 1
+        deadline = asyncio.get_running_loop().time() + 10
+        while taps & await server_subjects(server, nc):
+            assert asyncio.get_running_loop().time() < deadline, "server still has the wiretap"
+            await asyncio.sleep(0.01)
+        assert f"$JS.EVENT.ADVISORY.STREAM.*.{stream}" in await server_subjects(server, nc)
+        page = board.render_html()
+        assert "fk-banner" in page and "more than 200 events/s" in page
+        assert "consumer info twice a second instead of every message" in page
+        calls = board.api_calls
+        await async_wait_until(lambda: board.api_calls > calls, what="an overview read")
+        snap = board.snapshot()["analytics"]
+        truth = await server_numbers(js, stream, "analytics")
+        assert snap["delivered"] <= truth["delivered"] and snap["ack_floor"] <= truth["ack_floor"]
+    finally:
+        stop.set()
+        await task
+    try:
+        await async_wait_until(lambda: board.mode == "detail", what="back to detail")
+        assert board.mode_switches >= 2 and board.mode_switches % 2 == 0
+        assert taps <= client_subjects(nc) and taps <= await server_subjects(server, nc)
+        assert "fk-banner" not in board.render_html()
+        snap = await board.settle()
+        for name in snap:
+            assert {k: snap[name][k] for k in KEYS} == await server_numbers(js, stream, name)
+        assert board.mode == "detail"
+    finally:
+        await board.close()
+    assert not taps & client_subjects(nc)
+
+
+async def test_settle_leaves_overload_mode_and_is_exact(nc: Client, js: Any, stream: str) -> None:
+    """A board forced into overload mode (a limit no traffic can stay under) still settles
+    exactly: settle waits for consumer info to stop moving, then follows every message."""
+    board = await Board.watch(nc, stream, reconcile_interval=None, detail_limit=1e-9)
+    try:
+        await publish(js, stream, 20)
+        await async_wait_until(lambda: board.mode == "overload", what="overload mode")
+        audit = await js.pull_subscribe_bind("audit", stream=stream)
+        for m in (await audit.fetch(8, timeout=2))[:5]:
+            await m.ack()
+        snap = await board.settle()
+        assert board.mode == "detail"
+        for name in snap:
+            assert {k: snap[name][k] for k in KEYS} == await server_numbers(js, stream, name)
     finally:
         await board.close()
 

@@ -5,6 +5,10 @@ wait take random actions per message: ack, nak, term, or skip (no ack: the ack w
 and the server redelivers). One worker is killed mid-batch (its connection closed with
 messages in hand). While that runs, board snapshots are compared with consumer info fetched
 right after each one; at the end, ``settle()`` must equal ``/jsz`` exactly.
+
+Some scenarios run with a tiny ``detail_limit``, so the board switches into overload mode
+(consumer info only) and back in the middle of them: the same two rules must hold across the
+switches.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
 
 import fanout_kit
-from fanout_kit.board import Board
+from fanout_kit.board import DETAIL_LIMIT, Board
 from fanout_kit.server import NatsServer, get_json
 
 from .conftest import async_wait_until
@@ -103,13 +107,21 @@ async def publish(js: Any, board: Board, stream: str, rng: random.Random, n: int
     )
 
 
+TINY = 30.0
+"""A detail limit the scenarios' own traffic crosses both ways (events a second)."""
+
+
 @pytest.mark.parametrize(
-    ("seed", "retention", "reconcile"),
+    ("seed", "retention", "reconcile", "limit"),
     [
-        (1, RetentionPolicy.LIMITS, None),
-        (2, RetentionPolicy.INTEREST, None),
-        (3, RetentionPolicy.LIMITS, 0.5),
-        (4, RetentionPolicy.INTEREST, 0.5),
+        (1, RetentionPolicy.LIMITS, None, None),
+        (2, RetentionPolicy.INTEREST, None, None),
+        (3, RetentionPolicy.LIMITS, 0.5, DETAIL_LIMIT),
+        (4, RetentionPolicy.INTEREST, 0.5, DETAIL_LIMIT),
+        (5, RetentionPolicy.LIMITS, None, TINY),
+        (6, RetentionPolicy.INTEREST, None, TINY),
+        (7, RetentionPolicy.LIMITS, 0.5, TINY),
+        (8, RetentionPolicy.INTEREST, 0.5, TINY),
     ],
 )
 async def test_random_scenario(
@@ -119,6 +131,7 @@ async def test_random_scenario(
     seed: int,
     retention: RetentionPolicy,
     reconcile: float | None,
+    limit: float | None,
 ) -> None:
     rng = random.Random(seed)
     stream = f"T{seed}{uuid.uuid4().hex[:6]}".upper()
@@ -139,11 +152,14 @@ async def test_random_scenario(
                 filter_subjects=fs or None,
             ),
         )
-    board = await Board.watch(nc, stream, reconcile_interval=reconcile, quiet=0.2)
+    board = await Board.watch(
+        nc, stream, reconcile_interval=reconcile, quiet=0.2, detail_limit=limit
+    )
     fleet = Fleet(server.url, stream)
     checks = 0
     skipped: set[tuple[str, int]] = set()
     redelivered_seen = False
+    modes: set[str] = set()
     try:
         await publish(js, board, stream, rng, 120)
         killed = False
@@ -174,6 +190,7 @@ async def test_random_scenario(
                         skipped.add((name, m.metadata.sequence.stream))
             await nc.flush()
             checks += await check_not_ahead(board, js, stream)
+            modes.add(board.mode)
         # Ack wait expiry: wait (on a condition, with a deadline) for a skipped message to
         # come back with a higher delivery count, and ack it.
         deadline = time.monotonic() + 10
@@ -186,11 +203,17 @@ async def test_random_scenario(
         assert redelivered_seen, "an expired ack wait led to a redelivery"
         # Drop every worker connection, so no waiting pull can take a redelivery now.
         await fleet.close()
+        switched_mid_scenario = board.mode_switches
         await board.settle(timeout=15)
         truth = await jsz_numbers(server, stream)
         snap = board.snapshot()
         assert {n: {k: v[k] for k in KEYS} for n, v in snap.items()} == truth
         assert checks >= 36
+        if limit is None:
+            assert board.mode_switches == 0 and modes == {"detail"}
+        elif limit == TINY:
+            assert "overload" in modes and switched_mid_scenario >= 1
+            assert board.mode_switches >= 2 and board.mode == "detail", "settle came back"
     finally:
         await fleet.close()
         await board.close()

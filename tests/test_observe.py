@@ -289,3 +289,46 @@ def test_trim_keeps_counts() -> None:
     m.trim(90)
     assert m.snapshot() == before
     assert len(m.consumers["c"].done) <= 11
+
+
+def overview_info(
+    delivered: tuple[int, int], floor: tuple[int, int], *, np: int, nap: int, nrd: int = 0
+) -> dict[str, object]:
+    return {
+        "name": "c",
+        "config": {"durable_name": "c", "ack_policy": "explicit"},
+        "delivered": {"stream_seq": delivered[0], "consumer_seq": delivered[1]},
+        "ack_floor": {"stream_seq": floor[0], "consumer_seq": floor[1]},
+        "num_pending": np,
+        "num_ack_pending": nap,
+        "num_redelivered": nrd,
+    }
+
+
+def test_overview_claims_only_what_consumer_info_implies() -> None:
+    """Overload mode: acked to the floor, unknown to Last Delivered, undelivered after."""
+    m = model(("c", []))
+    publish(m, *["events.x"] * 10)
+    m.on_delivery("events.x", ack("c", 1, 1, 1))
+    m.on_delivery("events.x", ack("c", 1, 2, 2))
+    m.on_ack(ack("c", 1, 2, 2), AckKind.ACK)  # per-message detail: 2 acked, 1 in flight
+    m.apply_overview(overview_info((7, 8), (4, 4), np=3, nap=3, nrd=1))
+    states = [m.cell_state("c", s) for s in range(1, 11)]
+    assert states == [MsgState.ACKED] * 4 + [MsgState.UNKNOWN] * 3 + [MsgState.UNDELIVERED] * 3
+    snap = m.snapshot()["c"]
+    assert (snap["delivered"], snap["ack_floor"]) == (7, 4)
+    assert (snap["num_pending"], snap["num_ack_pending"], snap["num_redelivered"]) == (3, 3, 1)
+
+
+def test_overview_never_moves_the_cursors_back_and_errs_high_on_growth() -> None:
+    m = model(("c", []))
+    publish(m, *["events.x"] * 10)
+    m.apply_overview(overview_info((7, 7), (5, 5), np=3, nap=2))
+    m.apply_overview(overview_info((6, 6), (3, 3), np=4, nap=3))  # an older answer
+    snap = m.snapshot()["c"]
+    assert (snap["delivered"], snap["ack_floor"]) == (7, 5)
+    assert snap["num_pending"] >= 3
+    m.apply_stream_info(
+        {"config": {"subjects": ["events.>"]}, "state": {"last_seq": 12}}, exact=False
+    )
+    assert m.snapshot()["c"]["num_pending"] >= 5, "the stream grew: Unprocessed grows with it"
