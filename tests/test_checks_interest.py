@@ -1,0 +1,145 @@
+"""Lesson 06's checker against a real server: stub, each wrong answer with its hint, solution."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy
+from nats.js.errors import NotFoundError
+
+from fanout_kit.checks import interest
+
+from .solutions import load_solution
+
+
+def _solution():  # type: ignore[no-untyped-def]
+    return load_solution("06-interest-retention")
+
+
+@pytest.fixture(autouse=True)
+async def _clean(js):  # type: ignore[no-untyped-def]
+    yield
+    try:
+        await js.delete_stream("INVOICES")
+    except NotFoundError:
+        pass
+
+
+def _maker(  # type: ignore[no-untyped-def]
+    *,
+    retention=RetentionPolicy.INTEREST,
+    subjects=("invoices.>",),
+    consumers=("billing", "audit"),
+    ack_policy=AckPolicy.EXPLICIT,
+    filters=None,
+    deliver_subject=None,
+    publish="after",
+    stream=True,
+):
+    """A learner's answer: the solution's steps, with one thing changed."""
+
+    async def setup(js):  # type: ignore[no-untyped-def]
+        if stream:
+            await js.add_stream(name="INVOICES", subjects=list(subjects), retention=retention)
+        if publish == "before":
+            await js.publish("invoices.created", b"early")
+        for name in consumers:
+            config = ConsumerConfig(durable_name=name, ack_policy=ack_policy)
+            if filters and name in filters:
+                config.filter_subject = filters[name]
+            if deliver_subject and name == "audit":
+                config.deliver_subject = deliver_subject
+            await js.add_consumer("INVOICES", config)
+        if publish == "after":
+            await js.publish("invoices.created", b"invoice")
+
+    return setup
+
+
+async def test_stub_is_not_attempted(js) -> None:  # type: ignore[no-untyped-def]
+    async def stub(js):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("your code here")
+
+    result = await interest.invoices_kept_for_both(js, stub)
+    assert result.status == "not attempted"
+    assert "js.add_stream" in result.message
+
+
+async def test_solution_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
+    result = await interest.invoices_kept_for_both(js, _solution().setup_invoices)
+    assert result.ok, result
+    assert "messages now 0" in result.message
+    assert (await js.stream_info("INVOICES")).state.messages == 0
+
+
+async def test_solution_accepted_twice_in_a_row(js) -> None:  # type: ignore[no-untyped-def]
+    fn = _solution().setup_invoices
+    assert (await interest.invoices_kept_for_both(js, fn)).ok
+    assert (await interest.invoices_kept_for_both(js, fn)).ok
+
+
+async def test_the_plain_maker_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
+    """The wrong answers below differ from this one by a single change."""
+    assert (await interest.invoices_kept_for_both(js, _maker())).ok
+
+
+@pytest.mark.parametrize(
+    ("changes", "hint"),
+    [
+        ({"retention": RetentionPolicy.LIMITS}, "retention='limits'"),
+        # two unfiltered consumers on a work queue: the server refuses the second (10099)
+        ({"retention": RetentionPolicy.WORK_QUEUE}, "retention='workqueue'"),
+        ({"consumers": ("billing",)}, "['audit'] are missing"),
+        ({"consumers": ()}, "['billing', 'audit'] are missing"),
+        ({"publish": "before"}, "published before the consumers existed"),
+        ({"publish": None}, "Nothing was published"),
+        ({"ack_policy": AckPolicy.NONE}, "ack_policy='none'"),
+        ({"ack_policy": AckPolicy.ALL}, "ack_policy='all'"),
+        ({"filters": {"audit": "invoices.paid"}}, "has the filter ['invoices.paid']"),
+        ({"deliver_subject": "deliver.audit"}, "push consumer"),
+        ({"subjects": ("invoices.*",)}, "['invoices.>']"),
+        ({"stream": False, "consumers": (), "publish": None}, "no stream named 'INVOICES'"),
+    ],
+)
+async def test_wrong_answers_get_their_hint(js, changes, hint) -> None:  # type: ignore[no-untyped-def]
+    result = await interest.invoices_kept_for_both(js, _maker(**changes))
+    assert result.status == "wrong", result
+    assert hint in result.message, result.message
+
+
+async def test_ack_none_really_loses_the_invoice_on_delivery(js) -> None:  # type: ignore[no-untyped-def]
+    """The hint's claim, checked: an ack-none consumer removes its interest when it is handed
+    the message, before any code could have processed it."""
+    await _maker(ack_policy=AckPolicy.NONE, consumers=("billing",))(js)
+    assert (await js.stream_info("INVOICES")).state.messages == 1
+    sub = await js.pull_subscribe_bind(durable="billing", stream="INVOICES")
+    assert len(await sub.fetch(1, timeout=2)) == 1
+    await sub.unsubscribe()
+    stored = {"messages": 1}
+
+    async def refresh() -> None:
+        stored["messages"] = (await js.stream_info("INVOICES")).state.messages
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while stored["messages"] and asyncio.get_running_loop().time() < deadline:
+        await refresh()
+    assert stored["messages"] == 0
+
+
+async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
+    async def both_filters(js):  # type: ignore[no-untyped-def]
+        await js.add_stream(
+            name="INVOICES", subjects=["invoices.>"], retention=RetentionPolicy.INTEREST
+        )
+        config = ConsumerConfig(
+            durable_name="billing",
+            ack_policy=AckPolicy.EXPLICIT,
+            filter_subject="invoices.>",
+            filter_subjects=["invoices.created"],
+        )
+        await js.add_consumer("INVOICES", config)
+
+    result = await interest.invoices_kept_for_both(js, both_filters)
+    assert result.status == "wrong", result
+    assert "The server refused a request" in result.message
