@@ -1,0 +1,272 @@
+"""Checks for lesson 10, event-driven architecture."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
+
+from ..errors import FanoutKitError
+from . import CheckResult, NotAttempted, call_learner, correct, enum_value, wrong
+from .filters import SHOP_SUBJECTS, subject_matches
+
+__all__ = ["INVENTORY", "INVENTORY_SUBJECTS", "STREAM", "inventory"]
+
+STREAM = "EVENTS"
+INVENTORY = "inventory"
+#: What the inventory service must receive, and nothing else.
+INVENTORY_SUBJECTS = ("events.order.created", "events.order.shipped")
+#: Published before the learner's service starts (history it must replay) ...
+BEFORE = (
+    "events.order.created",
+    "events.payment.authorized",
+    "events.order.paid",
+    "events.order.created",
+    "events.order.shipped",
+    "events.user.signed_up",
+)
+#: ... and while it runs (it must keep going, not stop after one batch).
+WHILE_RUNNING = (
+    "events.order.shipped",
+    "events.payment.captured",
+    "events.order.created",
+    "events.order.paid",
+)
+IDLE_TIMEOUT = 5.0
+"""Seconds the check waits for the service to be caught up (nothing unprocessed or in flight)."""
+STOP_TIMEOUT = 5.0
+"""Seconds the check waits for the learner's task to end after cancelling it."""
+SOLUTION = (
+    'ConsumerConfig(durable_name="inventory", deliver_policy=DeliverPolicy.ALL, '
+    'filter_subjects=["events.order.created", "events.order.shipped"])'
+)
+
+
+def _payload(subject: str) -> bytes:
+    """A small event like the demo shop's: its type is the subject after ``events.``."""
+    return f'{{"type": "{subject.removeprefix("events.")}", "by": "check"}}'.encode()
+
+
+def _filters(config: Any) -> list[str]:
+    filters = list(config.filter_subjects or [])
+    if config.filter_subject:
+        filters.append(config.filter_subject)
+    return filters
+
+
+def _config_hint(config: Any, counts: dict[str, int]) -> CheckResult | None:
+    """A hint for what is wrong in the consumer's config, or None if it looks right."""
+    if not config.durable_name:
+        return wrong(
+            f"{INVENTORY!r} is ephemeral (it has a name but no durable_name): the server deletes "
+            f"it {config.inactive_threshold or 5:g} s after the service stops, position and all, "
+            "so a restarted inventory would count the history again or miss what came in while "
+            f'it was down. Use `durable_name="{INVENTORY}"`.'
+        )
+    policy = enum_value(config.deliver_policy) or "all"
+    if policy != "all":
+        return wrong(
+            f"{INVENTORY!r} has deliver_policy={policy!r}, so it skipped the orders stored "
+            "before it existed: stock counts must include the whole history. A new service "
+            "replays the stream with `deliver_policy=DeliverPolicy.ALL` (the default)."
+        )
+    ack = enum_value(config.ack_policy) or "explicit"
+    if ack != "explicit":
+        return wrong(
+            f"{INVENTORY!r} has ack_policy={ack!r}: the server forgets each message as soon as "
+            "it is sent, so an inventory that crashes mid-batch loses stock changes for good. "
+            "Keep `ack_policy=AckPolicy.EXPLICIT` (the default) and `await msg.ack()` each "
+            "message after counting it."
+        )
+    filters = _filters(config)
+    seen = sorted(t for t in counts if t not in ("order.created", "order.shipped"))
+    if not filters:
+        extra = f" (your counts include {seen})" if seen else ""
+        return wrong(
+            f"{INVENTORY!r} has no filter, so it receives every event on EVENTS: payments, "
+            f"users and logins too{extra}. Let the server do the sorting: "
+            'filter_subjects=["events.order.created", "events.order.shipped"].'
+        )
+    missing = [s for s in INVENTORY_SUBJECTS if not any(subject_matches(f, s) for f in filters)]
+    if missing:
+        return wrong(
+            f"Your filter {filters} does not cover {missing}: those events never reach "
+            "inventory. One consumer can have several filters: "
+            'filter_subjects=["events.order.created", "events.order.shipped"] '
+            "(with an s, a list)."
+        )
+    extra = sorted(
+        s
+        for s in SHOP_SUBJECTS
+        if s not in INVENTORY_SUBJECTS and any(subject_matches(f, s) for f in filters)
+    )
+    if extra:
+        return wrong(
+            f"Your filter {filters} also lets through {extra}: inventory only cares about "
+            "created and shipped orders. Name exactly those two: "
+            'filter_subjects=["events.order.created", "events.order.shipped"].'
+        )
+    return None
+
+
+async def _idle(js: JetStreamContext, task: asyncio.Task[Any], deadline: float) -> Any:
+    """Wait until ``inventory`` exists with nothing unprocessed or in flight, or the learner's
+    task ends, or the deadline passes. Returns the last consumer info (None if none)."""
+    info = None
+    while True:
+        if task.done():
+            return info
+        with contextlib.suppress(NotFoundError):
+            info = await js.consumer_info(STREAM, INVENTORY)
+            if not info.num_pending and not info.num_ack_pending:
+                # A few loop turns for a handler that counts after acking.
+                for _ in range(5):
+                    await asyncio.sleep(0.01)
+                return info
+        if time.monotonic() >= deadline:
+            return info
+        await asyncio.sleep(0.02)
+
+
+async def _stop(task: asyncio.Task[Any]) -> bool:
+    """Cancel the learner's service and wait for it; True if it ended. Cancel again if a
+    cancellation gets lost (Python 3.11's wait_for, inside nats-py's fetch, can swallow one)."""
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while not task.done() and time.monotonic() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.2)
+    if task.done() and not task.cancelled():
+        with contextlib.suppress(BaseException):
+            task.exception()  # retrieved: no "exception was never retrieved" warning
+    return task.done()
+
+
+def _task_ended(task: asyncio.Task[Any]) -> CheckResult:
+    """The learner's service ended on its own: why, as a result."""
+    exc = None if task.cancelled() else task.exception()
+    if isinstance(exc, NotAttempted):
+        return CheckResult(
+            "not attempted",
+            "replace `raise NotImplementedError` with your inventory service: "
+            "`js.add_consumer(...)` for a durable filtered consumer, then a loop that fetches, "
+            "counts and acks.",
+        )
+    if isinstance(exc, APIError):
+        return wrong(
+            f"The server refused your consumer: {exc.description} (error {exc.err_code}). "
+            f"Try `await js.add_consumer({STREAM!r}, {SOLUTION})`."
+        )
+    if isinstance(exc, FanoutKitError):
+        return wrong(f"Setting up the service failed: {exc}")
+    if isinstance(exc, TimeoutError):
+        return wrong(
+            f"Your service crashed with {type(exc).__name__}: a fetch on a consumer with "
+            "nothing new raises nats.errors.TimeoutError. That is the normal idle state of a "
+            "service: catch it and fetch again (`except TimeoutError: continue`)."
+        )
+    if exc is not None:
+        return wrong(f"Your service crashed with {type(exc).__name__}: {exc}.")
+    return wrong(
+        "Your service returned instead of running until it is stopped. A service loops "
+        "forever: `while True:` fetch, count, ack (and catch the TimeoutError of an empty "
+        "fetch); whoever runs it cancels its task to stop it."
+    )
+
+
+async def inventory(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
+    """Exercise: ``learner(js, counts)`` is the inventory service. It creates the durable
+    ``inventory`` on EVENTS filtered to ``events.order.created`` and ``events.order.shipped``
+    (deliver all, explicit acks), then runs forever: fetch, ``counts[event["type"]] += 1``, ack.
+
+    The check deletes ``inventory``, publishes a known set of events, runs the learner's
+    service as a task with a fresh ``Counter``, waits until it is caught up, publishes more
+    while it runs, waits again, cancels the task, then compares the counts with what the
+    stream holds and reads the consumer's real config and numbers from the server.
+    """
+    try:
+        await js.stream_info(STREAM)
+    except NotFoundError:
+        return wrong(
+            f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
+            f'{STREAM} on "events.>").'
+        )
+    with contextlib.suppress(NotFoundError):
+        await js.delete_consumer(STREAM, INVENTORY)
+
+    counts: Counter[str] = Counter()
+    task = asyncio.create_task(call_learner(learner, js, counts), name="check-inventory")
+    try:
+        for _ in range(3):  # a stub raises at once: then leave the stream alone
+            await asyncio.sleep(0)
+        if task.done():
+            return _task_ended(task)
+        for subject in BEFORE:
+            await js.publish(subject, _payload(subject))
+        info = await _idle(js, task, time.monotonic() + IDLE_TIMEOUT)
+        if task.done():
+            return _task_ended(task)
+        if info is None:
+            return wrong(
+                f"Your service is running but there is no consumer named {INVENTORY!r} on "
+                f"{STREAM}. Create it first thing: `await js.add_consumer({STREAM!r}, "
+                f"{SOLUTION})` (a pull_subscribe without durable= makes a randomly named "
+                "ephemeral one)."
+            )
+        if not info.num_pending and not info.num_ack_pending:
+            for subject in WHILE_RUNNING:
+                await js.publish(subject, _payload(subject))
+            await _idle(js, task, time.monotonic() + IDLE_TIMEOUT)
+            if task.done():
+                return _task_ended(task)
+    finally:
+        stopped = await _stop(task)
+    if not stopped:
+        return wrong(
+            "Your service did not stop when its task was cancelled. Do not catch "
+            "asyncio.CancelledError (or BaseException) in the loop; use `try/finally` to "
+            "unsubscribe instead."
+        )
+    with contextlib.suppress(NotFoundError):
+        info = await js.consumer_info(STREAM, INVENTORY)
+    got = {k: counts[k] for k in sorted(counts)}
+    hint = _config_hint(info.config, got)
+    if hint is not None:
+        return hint
+    if info.num_ack_pending:
+        return wrong(
+            f"inventory was handed its events but {info.num_ack_pending} are still waiting for "
+            "an ack (Outstanding Acks): the server will redeliver them after ack_wait and "
+            "your counts will go up twice. `await msg.ack()` each message once it is counted."
+        )
+
+    stored = (await js.stream_info(STREAM, subjects_filter="events.order.*")).state.subjects
+    want = {s[7:]: (stored or {}).get(s, 0) for s in INVENTORY_SUBJECTS}
+    if info.num_pending:
+        return wrong(
+            f"inventory still has {info.num_pending} unprocessed events after "
+            f"{IDLE_TIMEOUT:g} s: your loop stopped fetching. Keep fetching in a `while True:` "
+            "loop and catch the TimeoutError of an empty fetch."
+        )
+    if got != want:
+        if got and all(k.startswith("events.") for k in got):
+            return wrong(
+                f"Your counts are keyed by subject ({sorted(got)}). Key them by the event's "
+                'type, the JSON "type" field: `counts[json.loads(msg.data)["type"]] += 1` '
+                f"gives {want}."
+            )
+        return wrong(
+            f"Your service counted {got}; the stream holds {want} (for the filtered types). "
+            'Count each message once, by its JSON "type": '
+            '`counts[json.loads(msg.data)["type"]] += 1`, then `await msg.ack()`.'
+        )
+    return correct(
+        f"inventory is durable, filtered to order.created and order.shipped, replayed the "
+        f"history and kept up with the {len(WHILE_RUNNING)} events published while it ran: "
+        f"counted {want}, all acked."
+    )

@@ -1,0 +1,200 @@
+"""Lesson 10's checker against a real server: stub, each wrong answer with its hint, solution."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import nats.errors
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from fanout_kit.checks import architecture
+from fanout_kit.events import demo_events, publish_events
+
+from .solutions import load_solution
+
+BOTH = ["events.order.created", "events.order.shipped"]
+
+
+def _solution():  # type: ignore[no-untyped-def]
+    return load_solution("10-event-driven-architecture")
+
+
+@pytest.fixture(autouse=True)
+async def _events(js, monkeypatch):  # type: ignore[no-untyped-def]
+    # Wrong answers that never catch up make the check wait out its timeouts: keep them short.
+    monkeypatch.setattr(architecture, "IDLE_TIMEOUT", 1.0)
+    monkeypatch.setattr(architecture, "STOP_TIMEOUT", 1.0)
+    try:
+        await js.delete_stream("EVENTS")
+    except NotFoundError:
+        pass
+    await js.add_stream(name="EVENTS", subjects=["events.>"])
+    await publish_events(js, demo_events(60, seed=38))
+    yield
+    await js.delete_stream("EVENTS")
+
+
+def _service(  # type: ignore[no-untyped-def]
+    key=lambda msg, event: event["type"],
+    ack=True,
+    run=True,
+    swallow_cancel=False,
+    **config,
+):
+    """A service like the solution's, with one thing changed."""
+
+    async def service(js, counts):  # type: ignore[no-untyped-def]
+        cfg = ConsumerConfig(**{"durable_name": "inventory", **config})
+        await js.add_consumer("EVENTS", cfg)
+        if not run:
+            return  # set up, never served
+        name = cfg.durable_name or cfg.name
+        sub = await js.pull_subscribe_bind(durable=name, stream="EVENTS")
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(10, timeout=0.5)
+                except TimeoutError:
+                    continue
+                except asyncio.CancelledError:
+                    if swallow_cancel:
+                        continue
+                    raise
+                for msg in msgs:
+                    counts[key(msg, json.loads(msg.data))] += 1
+                    if ack:
+                        await msg.ack()
+        finally:
+            await sub.unsubscribe()
+
+    return service
+
+
+async def _expected(js) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    stored = (await js.stream_info("EVENTS", subjects_filter="events.order.*")).state.subjects
+    return {s[7:]: stored[s] for s in BOTH}
+
+
+async def test_stub_is_not_attempted_and_leaves_the_stream_alone(js) -> None:  # type: ignore[no-untyped-def]
+    async def stub(js, counts):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("your code here")
+
+    result = await architecture.inventory(js, stub)
+    assert result.status == "not attempted", result
+    assert "add_consumer" in result.message
+    assert (await js.stream_info("EVENTS")).state.messages == 60
+
+
+async def test_solution_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
+    result = await architecture.inventory(js, _solution().inventory_service)
+    assert result.ok, result
+    want = await _expected(js)
+    # seed 38's 60 events hold 7 created and 4 shipped; the check adds 3 and 2
+    assert want == {"order.created": 10, "order.shipped": 6}
+    assert f"counted {want}" in result.message
+    info = await js.consumer_info("EVENTS", "inventory")
+    assert info.config.durable_name == "inventory"
+    assert info.num_pending == 0 and info.num_ack_pending == 0 and info.num_waiting == 0
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "check-inventory"]
+
+
+async def test_solution_is_accepted_twice(js) -> None:  # type: ignore[no-untyped-def]
+    solve = _solution().inventory_service
+    assert (await architecture.inventory(js, solve)).ok
+    result = await architecture.inventory(js, solve)
+    assert result.ok, result
+    assert "{'order.created': 13, 'order.shipped': 8}" in result.message
+
+
+WRONG = {
+    "no filter": ({}, ["no filter", "payments", "payment.authorized", "filter_subjects"]),
+    "one of the two": (
+        {"filter_subject": "events.order.created"},
+        ["does not cover ['events.order.shipped']", "filter_subjects"],
+    ),
+    "too wide": (
+        {"filter_subject": "events.order.>"},
+        ["also lets through ['events.order.paid']"],
+    ),
+    "ephemeral": (
+        {"durable_name": None, "name": "inventory", "filter_subjects": BOTH},
+        ["ephemeral", 'durable_name="inventory"'],
+    ),
+    "deliver new": (
+        {"filter_subjects": BOTH, "deliver_policy": DeliverPolicy.NEW},
+        ["deliver_policy='new'", "DeliverPolicy.ALL"],
+    ),
+    "ack none": (
+        {"filter_subjects": BOTH, "ack_policy": AckPolicy.NONE},
+        ["ack_policy='none'", "AckPolicy.EXPLICIT"],
+    ),
+    "not acking": (
+        {"filter_subjects": BOTH, "ack": False},
+        ["still waiting for an ack", "Outstanding Acks", "await msg.ack()"],
+    ),
+    "keyed by subject": (
+        {"filter_subjects": BOTH, "key": lambda msg, event: msg.subject},
+        ["keyed by subject", '"type"'],
+    ),
+    "counted wrong": (
+        {"filter_subjects": BOTH, "key": lambda msg, event: "order.created"},
+        ["Your service counted {'order.created': 16}", "'order.shipped': 6"],
+    ),
+    "returns after setup": (
+        {"filter_subjects": BOTH, "run": False},
+        ["returned instead of running", "while True"],
+    ),
+    "wrong name": (
+        {"durable_name": "inventry", "filter_subjects": BOTH},
+        ["no consumer named 'inventory'"],
+    ),
+    "ignores cancel": (
+        {"filter_subjects": BOTH, "swallow_cancel": True},
+        ["did not stop", "CancelledError"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG))
+async def test_wrong_answers_get_their_hint(js, case: str) -> None:  # type: ignore[no-untyped-def]
+    config, phrases = WRONG[case]
+    result = await architecture.inventory(js, _service(**config))
+    assert result.status == "wrong", result
+    for phrase in phrases:
+        assert phrase in result.message, (phrase, result.message)
+
+
+async def test_crash_on_an_empty_fetch_is_explained(js) -> None:  # type: ignore[no-untyped-def]
+    def service(js, counts):  # type: ignore[no-untyped-def]
+        raise nats.errors.TimeoutError
+
+    result = await architecture.inventory(js, service)
+    assert result.status == "wrong", result
+    assert "except TimeoutError: continue" in result.message
+
+
+async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
+    async def both_fields(js, counts):  # type: ignore[no-untyped-def]
+        await js.add_consumer(
+            "EVENTS",
+            ConsumerConfig(
+                durable_name="inventory",
+                filter_subject="events.order.created",
+                filter_subjects=BOTH,
+            ),
+        )
+
+    result = await architecture.inventory(js, both_fields)
+    assert result.status == "wrong", result
+    assert "The server refused your consumer" in result.message
+
+
+async def test_missing_stream_is_explained(js) -> None:  # type: ignore[no-untyped-def]
+    await js.delete_stream("EVENTS")
+    result = await architecture.inventory(js, _solution().inventory_service)
+    assert result.status == "wrong"
+    assert "no EVENTS stream" in result.message
+    await js.add_stream(name="EVENTS", subjects=["events.>"])  # for the fixture's cleanup
