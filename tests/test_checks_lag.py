@@ -1,0 +1,141 @@
+"""Lesson 08's checker against a real server: stub, each wrong answer with its hint, solution."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from nats.js.errors import NotFoundError
+
+from fanout_kit.checks import lag
+from fanout_kit.events import demo_events, publish_events
+
+from .solutions import load_solution
+
+
+@pytest.fixture(autouse=True)
+async def _events(js):  # type: ignore[no-untyped-def]
+    with _suppress():
+        await js.delete_stream("EVENTS")
+    await js.add_stream(name="EVENTS", subjects=["events.>"])
+    await publish_events(js, demo_events(30))
+    yield
+    with _suppress():
+        await js.delete_stream("EVENTS")
+
+
+def _suppress() -> contextlib.suppress:
+    return contextlib.suppress(NotFoundError)
+
+
+async def _no_check_consumer(js) -> bool:  # type: ignore[no-untyped-def]
+    return lag.CONSUMER not in [c.name for c in await js.consumers_info("EVENTS")]
+
+
+async def test_stub_is_not_attempted(js) -> None:  # type: ignore[no-untyped-def]
+    def stub(msgs):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("your code here")
+
+    result = await lag.lag_from_metadata(js, stub)
+    assert result.status == "not attempted"
+    assert "metadata" in result.message
+    assert await _no_check_consumer(js)
+
+
+async def test_solution_is_accepted_twice(js) -> None:  # type: ignore[no-untyped-def]
+    solve = load_solution("08-monitoring-lag").lag_from_messages
+    for _ in range(2):
+        result = await lag.lag_from_metadata(js, solve)
+        assert result.ok, result
+        assert "said 15, 10, 0" in result.message
+        assert "no API request" in result.message
+    assert await _no_check_consumer(js)
+
+
+async def test_an_async_answer_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
+    async def newest(msgs):  # type: ignore[no-untyped-def]
+        return max(msgs, key=lambda m: m.metadata.sequence.consumer).metadata.num_pending
+
+    assert (await lag.lag_from_metadata(js, newest)).ok
+
+
+def _api_answers(js):  # type: ignore[no-untyped-def]
+    async def poll_consumer_info(msgs):  # type: ignore[no-untyped-def]
+        return (await js.consumer_info("EVENTS", lag.CONSUMER)).num_pending
+
+    async def stream_minus_seq(msgs):  # type: ignore[no-untyped-def]
+        last_seq = (await js.stream_info("EVENTS")).state.last_seq
+        return last_seq - msgs[-1].metadata.sequence.stream
+
+    async def fetch_more(msgs):  # type: ignore[no-untyped-def]
+        sub = await js.pull_subscribe_bind(durable=lag.CONSUMER, stream="EVENTS")
+        more = await sub.fetch(1, timeout=2)
+        await sub.unsubscribe()
+        return more[-1].metadata.num_pending
+
+    return {
+        "consumer info poll": (
+            poll_consumer_info,
+            ["1 x $JS.API.CONSUMER.INFO", "anti-pattern", "metadata"],
+        ),
+        "stream last_seq minus seq": (
+            stream_minus_seq,
+            ["1 x $JS.API.STREAM.INFO", "filter 'events.payment.>'", "counts only"],
+        ),
+        "fetches more itself": (fetch_more, ["CONSUMER.MSG.NEXT", "fetched more messages"]),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["consumer info poll", "stream last_seq minus seq", "fetches more itself"]
+)
+async def test_api_requests_are_caught(js, case: str) -> None:  # type: ignore[no-untyped-def]
+    answer, phrases = _api_answers(js)[case]
+    result = await lag.lag_from_metadata(js, answer)
+    assert result.status == "wrong", result
+    for phrase in phrases:
+        assert phrase in result.message, (phrase, result.message)
+    assert await _no_check_consumer(js)
+
+
+WRONG = {
+    "num_delivered": (lambda msgs: msgs[-1].metadata.num_delivered, ["num_delivered is how many"]),
+    "batch size": (lambda msgs: len(msgs), ["size of the batch"]),
+    "plus one": (lambda msgs: msgs[-1].metadata.num_pending + 1, ["Off by one", "AFTER"]),
+    "minus one": (lambda msgs: msgs[-1].metadata.num_pending - 1, ["Off by one", "AFTER"]),
+    "first message": (lambda msgs: msgs[0].metadata.num_pending, ["FIRST message"]),
+    "sum of num_pending": (
+        lambda msgs: sum(m.metadata.num_pending for m in msgs),
+        ["added up num_pending"],
+    ),
+    "stream sequence": (lambda msgs: msgs[-1].metadata.sequence.stream, ["sequence number"]),
+    "returns None": (lambda msgs: None, ["returned None (NoneType)", "as an int"]),
+    "returns a string": (lambda msgs: str(msgs[-1].metadata.num_pending), ["returned '15' (str)"]),
+    "raises": (lambda msgs: msgs[-1].metadata.pending, ["raised AttributeError", ".num_pending"]),
+    "a constant": (lambda msgs: 1000, ["returned 1000", "has 15 unprocessed"]),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG))
+async def test_wrong_answers_get_their_hint(js, case: str) -> None:  # type: ignore[no-untyped-def]
+    answer, phrases = WRONG[case]
+    result = await lag.lag_from_metadata(js, answer)
+    assert result.status == "wrong", result
+    for phrase in phrases:
+        assert phrase in result.message, (phrase, result.message)
+    assert await _no_check_consumer(js)
+
+
+async def test_no_stream(js) -> None:  # type: ignore[no-untyped-def]
+    await js.delete_stream("EVENTS")
+    result = await lag.lag_from_metadata(js, load_solution("08-monitoring-lag").lag_from_messages)
+    assert result.status == "wrong"
+    assert "no EVENTS stream" in result.message
+
+
+async def test_stream_without_events_subjects(js) -> None:  # type: ignore[no-untyped-def]
+    await js.delete_stream("EVENTS")
+    await js.add_stream(name="EVENTS", subjects=["other.>"])
+    result = await lag.lag_from_metadata(js, load_solution("08-monitoring-lag").lag_from_messages)
+    assert result.status == "wrong"
+    assert 'must capture "events.>"' in result.message
