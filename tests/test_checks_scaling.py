@@ -1,0 +1,202 @@
+"""Lesson 07's checker against a real server: stub, each wrong answer with its hint, solution."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from fanout_kit.checks import scaling
+
+from .solutions import load_solution
+
+EVENTS = 50  # more than max_ack_pending=20, so a worker that never acks stalls
+
+
+def _solution():  # type: ignore[no-untyped-def]
+    return load_solution("07-scaling-consumers")
+
+
+@pytest.fixture(autouse=True)
+async def events(js):  # type: ignore[no-untyped-def]
+    """A fresh EVENTS with 50 messages; removed afterwards."""
+    try:
+        await js.delete_stream("EVENTS")
+    except NotFoundError:
+        pass
+    await js.add_stream(name="EVENTS", subjects=["events.>"])
+    for i in range(EVENTS):
+        await js.publish("events.order.created", f"order {i}".encode())
+    yield
+    try:
+        await js.delete_stream("EVENTS")
+    except NotFoundError:
+        pass
+
+
+def _learner(
+    *,
+    durable: str | None = "thumbnailer",
+    bind: str = "shared",
+    max_ack_pending: int | None = 20,
+    ack_wait: float | None = 2,
+    ack_policy: AckPolicy = AckPolicy.EXPLICIT,
+    deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+    ack: bool = True,
+    loop: bool = True,
+    catch: bool = True,
+    fetch: bool = True,
+    nak_every: int = 0,
+    returns: str = "seqs",
+    **extra,  # type: ignore[no-untyped-def]
+):  # type: ignore[no-untyped-def]
+    """A worker like the ones learners write, with one thing wrong (or nothing)."""
+    counter = iter(range(1000))
+
+    async def thumbnail_worker(js):  # type: ignore[no-untyped-def]
+        me = next(counter)
+        if bind == "ephemeral":  # a consumer per call: fan-out
+            sub = await js.pull_subscribe("events.>", stream="EVENTS")
+        else:
+            name = f"{durable}-{me}" if bind == "own" else durable
+            await js.add_consumer(
+                "EVENTS",
+                ConsumerConfig(
+                    durable_name=name,
+                    deliver_policy=deliver_policy,
+                    ack_policy=ack_policy,
+                    max_ack_pending=max_ack_pending,
+                    ack_wait=ack_wait,
+                    **extra,
+                ),
+            )
+            sub = await js.pull_subscribe_bind(durable=name, stream="EVENTS")
+        done: list[int] = []
+        while fetch:
+            try:
+                msgs = await sub.fetch(10, timeout=0.5)
+            except TimeoutError:  # both nats-py's and the builtin one
+                if not catch:
+                    raise
+                break
+            for msg in msgs:
+                done.append(msg.metadata.sequence.stream)
+                if (
+                    nak_every
+                    and msg.metadata.num_delivered == 1
+                    and msg.metadata.sequence.stream % nak_every == 0
+                ):
+                    await msg.nak()  # "failed": recorded already, comes back
+                elif ack and ack_policy != AckPolicy.NONE:
+                    await msg.ack()
+            if not loop:
+                break
+        await sub.unsubscribe()
+        return {"seqs": done, "none": None, "count": len(done)}[returns]
+
+    return thumbnail_worker
+
+
+async def _check(js, learner):  # type: ignore[no-untyped-def]
+    return await scaling.shared_thumbnailer(js, learner)
+
+
+async def test_stub_is_not_attempted(js) -> None:  # type: ignore[no-untyped-def]
+    async def stub(js):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("your code here")
+
+    result = await _check(js, stub)
+    assert result.status == "not attempted"
+
+
+async def test_solution_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
+    result = await _check(js, _solution().thumbnail_worker)
+    assert result.ok, result
+    assert "50 events processed" in result.message
+    info = await js.consumer_info("EVENTS", "thumbnailer")
+    assert info.ack_floor.stream_seq == EVENTS
+    assert info.num_ack_pending == 0
+
+
+async def test_solution_accepted_twice_in_a_row(js) -> None:  # type: ignore[no-untyped-def]
+    fn = _solution().thumbnail_worker
+    assert (await _check(js, fn)).ok
+    assert (await _check(js, fn)).ok
+
+
+async def test_a_correct_variant_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
+    assert (await _check(js, _learner())).ok
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "hints"),
+    [
+        ({"bind": "ephemeral"}, ["(ephemeral)", "fan-out", "pull_subscribe_bind"]),
+        ({"bind": "own"}, ["each worker made a consumer of its own", "fan-out"]),
+        ({"durable": "Thumbnailer"}, ["durable named 'Thumbnailer'"]),
+        ({"ack_policy": AckPolicy.NONE}, ["ack_policy='none'", "redelivered"]),
+        ({"ack_policy": AckPolicy.ALL}, ["ack_policy='all'", "OTHER worker"]),
+        ({"deliver_policy": DeliverPolicy.NEW}, ["deliver_policy='new'"]),
+        ({"max_ack_pending": None}, ["max_ack_pending=the default, 1000"]),
+        ({"max_ack_pending": 5}, ["max_ack_pending=5;"]),
+        ({"ack_wait": None}, ["ack_wait=30 s"]),
+        ({"ack_wait": 2000}, ["ack_wait=2000 s", "not milliseconds"]),
+        ({"returns": "none"}, ["returned None", "metadata.sequence.stream"]),
+        ({"returns": "count"}, ["list of STREAM sequences"]),
+        ({"ack": False}, ["Outstanding Acks 20 of 20", "max_ack_pending"]),
+        ({"nak_every": 5}, ["nak'd", "processed twice"]),
+        ({"loop": False}, ["stopped too early", "Unprocessed 30"]),
+        ({"catch": False}, ["TimeoutError out of `fetch`", "except TimeoutError: break"]),
+        ({"fetch": False}, ["nothing was fetched"]),
+    ],
+)
+async def test_wrong_answers_get_their_hint(js, kwargs, hints) -> None:  # type: ignore[no-untyped-def]
+    result = await _check(js, _learner(**kwargs))
+    assert result.status == "wrong", result
+    for hint in hints:
+        assert hint in result.message, result.message
+
+
+async def test_consumers_made_by_the_learner_are_removed(js) -> None:  # type: ignore[no-untyped-def]
+    await _check(js, _learner(bind="ephemeral"))
+    assert [c.name for c in await js.consumers_info("EVENTS")] == []
+
+
+async def test_workers_that_never_return_are_stopped(js, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(scaling, "LEARNER_TIMEOUT", 0.5)
+    never = asyncio.Event()
+
+    async def thumbnail_worker(js):  # type: ignore[no-untyped-def]
+        await js.add_consumer(
+            "EVENTS", ConsumerConfig(durable_name="thumbnailer", max_ack_pending=20, ack_wait=2)
+        )
+        await never.wait()  # e.g. `while True:` around a fetch that never breaks out
+
+    result = await _check(js, thumbnail_worker)
+    assert result.status == "wrong"
+    assert "had not returned after 0.5 s" in result.message
+
+
+async def test_missing_stream_is_explained(js) -> None:  # type: ignore[no-untyped-def]
+    await js.delete_stream("EVENTS")
+    result = await _check(js, _learner())
+    assert result.status == "wrong"
+    assert "run the lesson's cells from the top" in result.message
+
+
+async def test_forgot_to_create_is_named(js) -> None:  # type: ignore[no-untyped-def]
+    async def thumbnail_worker(js):  # type: ignore[no-untyped-def]
+        return []
+
+    result = await _check(js, thumbnail_worker)
+    assert result.status == "wrong"
+    assert "no consumer named 'thumbnailer'" in result.message
+
+
+async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
+    learner = _learner(deliver_policy=DeliverPolicy.BY_START_SEQUENCE)  # no opt_start_seq
+    result = await _check(js, learner)
+    assert result.status == "wrong"
+    assert "The server refused a request" in result.message
