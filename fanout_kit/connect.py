@@ -96,15 +96,21 @@ async def connect(
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
     target = await resolve_url(url)
     servers = [s.strip() for s in target.split(",") if s.strip()]
-    source = "the url argument" if url else ("NATS_URL" if os.environ.get("NATS_URL") else None)
+    source = "NATS_URL" if not url and os.environ.get("NATS_URL") else None
 
     def failure(reason: str) -> ConnectError:
-        hint = (
-            f"It came from {source}: check the server is running there, "
-            "or unset NATS_URL to use the kit's bundled server (`fanout-kit server` runs one)."
-            if source
-            else "The kit's bundled server should be running; `fanout-kit doctor` checks it."
-        )
+        if url:
+            hint = (
+                "Check the URL and that a server is running there, or call "
+                "`fanout_kit.connect()` without a URL to use NATS_URL or the kit's own server."
+            )
+        elif source:
+            hint = (
+                "It came from NATS_URL: check the server is running there, or unset NATS_URL "
+                "to use the kit's bundled server (`fanout-kit server` runs one)."
+            )
+        else:
+            hint = "The kit's bundled server should be running; `fanout-kit doctor` checks it."
         return ConnectError(f"Could not connect to NATS at {target}: {reason}. {hint}")
 
     if not await _reachable(servers, timeout):

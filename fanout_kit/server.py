@@ -18,6 +18,8 @@ import asyncio
 import atexit
 import contextlib
 import ctypes
+import fcntl
+import functools
 import json
 import os
 import shutil
@@ -28,6 +30,7 @@ import sysconfig
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -87,6 +90,13 @@ def runtime_dir() -> Path:
     base = Path(override) if override else Path(tempfile.gettempdir()) / f"fanout-kit-{os.getuid()}"
     base.mkdir(parents=True, exist_ok=True)
     return base
+
+
+# Linux ties PR_SET_PDEATHSIG to the *thread* that forked the child, not the process: a server
+# spawned from a short-lived thread (asyncio.to_thread, an executor, an ipykernel subshell)
+# would be killed when that thread ends. So every server is spawned from this one thread,
+# which lives as long as the process.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fanout-kit-spawner")
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -258,6 +268,7 @@ class NatsServer:
     version: str = ""
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _ports: tuple[int, int] | None = field(default=None, repr=False)
+    _store_lock: int | None = field(default=None, repr=False)
 
     @property
     def log_path(self) -> Path:
@@ -280,7 +291,8 @@ class NatsServer:
             old.unlink()
         log = open(self.log_path, "ab")
         try:
-            self._proc = subprocess.Popen(
+            spawn = functools.partial(
+                subprocess.Popen,
                 self._argv(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -288,6 +300,7 @@ class NatsServer:
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                 start_new_session=True,  # Ctrl-C in a terminal goes to the lab, not the server
             )
+            self._proc = await asyncio.get_running_loop().run_in_executor(_SPAWNER, spawn)
         finally:
             log.close()
         self.pid = self._proc.pid
@@ -357,6 +370,7 @@ class NatsServer:
         if self.owns_store:
             shutil.rmtree(self.store_dir, ignore_errors=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        _release_store(self)
         _LIVE.discard(self)
 
     async def _terminate(self) -> None:
@@ -393,6 +407,33 @@ class NatsServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _lock_store(store: Path) -> int:
+    """Hold an exclusive lock on ``store`` so two kit servers never share one JetStream store.
+
+    nats-server itself would start a second server on the same folder and both would write to
+    it. The lock dies with this process, so a crash never leaves a store locked.
+    """
+    path = store / ".fanout-kit.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise ServerStartError(
+            f"The JetStream store {store} is already used by a running kit server ({holder}). "
+            "Use that server (e.g. `export NATS_URL=...` with its URL), stop it, or pass "
+            "another store_dir."
+        ) from None
+    return fd
+
+
+def _release_store(server: NatsServer) -> None:
+    if server._store_lock is not None:
+        os.close(server._store_lock)
+        server._store_lock = None
 
 
 def _port(url: str) -> int:
@@ -435,6 +476,7 @@ async def start_server(
     run_dir.mkdir(parents=True)
     owns_store = store_dir is None
     store = run_dir / "store" if owns_store else Path(store_dir)
+    server: NatsServer | None = None
     try:
         _check_store_dir(store.resolve())
         server = NatsServer(
@@ -445,8 +487,16 @@ async def start_server(
             extra_args=tuple(extra_args),
             name=name,
         )
+        if not owns_store:
+            server._store_lock = _lock_store(server.store_dir)
         await server._spawn(ready_timeout)
+        if server._store_lock is not None:
+            holder = f"pid {os.getpid()}, {server.url}".encode()
+            os.ftruncate(server._store_lock, 0)
+            os.pwrite(server._store_lock, holder, 0)
     except BaseException:
+        if server is not None:
+            _release_store(server)
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return server

@@ -210,3 +210,29 @@ def test_sigkill_of_a_jupyter_kernel_leaves_no_server(monkeypatch) -> None:
     finally:
         kc.stop_channels()
         km.cleanup_resources()
+
+
+def test_a_server_started_from_a_short_lived_thread_outlives_the_thread() -> None:
+    """Linux ties the death signal to the forking thread; the kit forks from a thread of its
+    own, so a server started via asyncio.to_thread or an executor keeps running."""
+    import threading
+
+    started: list[fanout_kit.NatsServer] = []
+    worker = threading.Thread(target=lambda: started.append(fanout_kit.run(start_server())))
+    worker.start()
+    worker.join()
+    server = started[0]
+    try:
+        assert _pid_alive(server.pid) and server.running
+    finally:
+        fanout_kit.run(server.stop())
+
+
+async def test_two_servers_cannot_share_one_store(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    async with await start_server(store_dir=store) as first:
+        with pytest.raises(ServerStartError, match="already used by a running kit server") as info:
+            await start_server(store_dir=store)
+        assert first.url in str(info.value) and "another store_dir" in str(info.value)
+    async with await start_server(store_dir=store):  # free again once the first one stopped
+        pass
