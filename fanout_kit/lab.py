@@ -24,7 +24,7 @@ from .server import NatsServer, start_server
 
 __all__ = ["jupyter_lab_argv", "offline_app_settings", "project_root", "run_lab"]
 
-# Offline-friendly defaults: no news feed, no update check, loopback only.
+# Offline-friendly defaults: no news feed, no update check.
 QUIET_LAB_OPTIONS = (
     "--LabApp.news_url=None",
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
@@ -124,7 +124,7 @@ def run_lab(
         env["NATS_URL"] = server.url
         print(
             f"fanout-kit lab: nats-server {server.version} at {server.url} "
-            f"(monitoring {server.monitoring_url}, store {server.store_dir})",
+            f"(pid {server.pid}, monitoring {server.monitoring_url}, store {server.store_dir})",
             flush=True,
         )
     argv = jupyter_lab_argv(

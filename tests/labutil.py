@@ -45,10 +45,8 @@ class Lab:
         return match.group(1)
 
     def nats_pid(self) -> int:
-        port = self.nats_url().rsplit(":", 1)[1]
-        out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
-        match = re.search(r"pid=(\d+)", out.stdout)
-        assert match, out.stdout
+        match = re.search(r"nats-server \S+ at \S+ \(pid (\d+),", self.output())
+        assert match, self.output()
         return int(match.group(1))
 
     def get(self, path: str) -> tuple[int, str]:

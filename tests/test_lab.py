@@ -30,8 +30,9 @@ async def test_lab_shares_one_server_with_every_kernel_and_cleans_up(tmp_path) -
             "await nc.jetstream().add_stream(name='SHARED', subjects=['shared.>'])\n"
             "await nc.close()\n"
         )
-        first = await run_in_kernel(lab, code)
-        assert first.split() == [url, url.rsplit(":", 1)[1]]
+        first = await run_in_kernel(lab, code + "print(os.getpid())\n")
+        nats_url, port, kernel_pid = first.split()
+        assert [nats_url, port] == [url, url.rsplit(":", 1)[1]]
         # A second kernel sees the stream the first one made: one server for the session.
         second = await run_in_kernel(
             lab,
@@ -45,6 +46,7 @@ async def test_lab_shares_one_server_with_every_kernel_and_cleans_up(tmp_path) -
             lab.interrupt()
     assert not _pid_alive(lab.proc.pid)
     wait_until(lambda: not _pid_alive(server_pid), what="the lab's nats-server to stop")
+    wait_until(lambda: not _pid_alive(int(kernel_pid)), what="the lab's kernels to stop")
     assert "nats-server stopped" in lab.output()
     assert (tmp_path / "store" / "jetstream").is_dir(), "the lab's store outlives the session"
 
@@ -59,3 +61,34 @@ async def test_lab_uses_nats_url_when_set(tmp_path, server) -> None:
     finally:
         lab.interrupt()
     assert server.running, "the lab must not stop a server it did not start"
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+async def test_sigkill_of_the_lab_leaves_nothing_running(tmp_path) -> None:
+    """`kill -9` of `fanout-kit lab`: its server and JupyterLab (and so the kernels) go too."""
+    lab = start_lab(tmp_path, "--store", str(tmp_path / "store"))
+    try:
+        lab.wait_ready()
+        server_pid = lab.nats_pid()
+        kernel_pid = int(await run_in_kernel(lab, "import os\nprint(os.getpid())"))
+        jupyter = [p for p in _children(lab.proc.pid) if p != server_pid]
+        assert jupyter, "JupyterLab is not a child of fanout-kit lab"
+        lab.proc.kill()
+        lab.proc.wait()
+        for pid, what in [
+            (server_pid, "nats-server"),
+            (jupyter[0], "JupyterLab"),
+            (kernel_pid, "kernel"),
+        ]:
+            wait_until(
+                lambda pid=pid: not _pid_alive(pid), timeout=30, what=f"{what} {pid} to stop"
+            )
+    finally:
+        if lab.proc.poll() is None:
+            lab.interrupt()
