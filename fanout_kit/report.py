@@ -80,8 +80,12 @@ class ConsumerTable:
 async def consumer_table(
     js: JetStreamContext, stream: str, names: Iterable[str] | None = None
 ) -> ConsumerTable:
-    """Read consumer info for ``names`` (default: every consumer of ``stream``, sorted)."""
-    if names is None:
-        names = sorted(info.name for info in await js.consumers_info(stream))
+    """Read consumer info for ``names`` (default: every consumer of ``stream``, sorted).
+
+    One API call per named consumer, or a single consumer-list call for all of them.
+    """
+    if names is None:  # one API call for all of them
+        infos = {info.name: info for info in await js.consumers_info(stream)}
+        return ConsumerTable(stream, {n: consumer_numbers(infos[n]) for n in sorted(infos)})
     rows = {name: consumer_numbers(await js.consumer_info(stream, name)) for name in names}
     return ConsumerTable(stream, rows)
