@@ -170,8 +170,9 @@ def subjects_overlap(a: str, b: str) -> bool:
     """True if some concrete subject matches both subject patterns ``a`` and ``b``.
 
     ``events.>`` and ``events.order.*`` overlap; ``events.order.>`` and ``events.user.>`` do not.
-    The server applies the same rule to a stream's subjects (10052), to subjects shared between
-    streams (10065) and to a consumer's ``filter_subjects`` (10138).
+    The server applies this rule to a stream's own subjects and to subjects shared between
+    streams (10065). For a consumer's ``filter_subjects`` it only refuses one filter containing
+    another (10138): see :func:`subject_contains`.
     """
     ta, tb = a.split("."), b.split(".")
     for i in range(max(len(ta), len(tb))):
@@ -227,7 +228,8 @@ def _check_no_overlap(
                 else subjects_overlap(a, b)
             )
             if clash:
-                what = "appears twice" if a == b else f"overlaps with {b!r}"
+                relation = "contains or is contained in" if containment else "overlaps with"
+                what = "appears twice" if a == b else f"{relation} {b!r}"
                 raise TopologyError(
                     f"{field}: {a!r} {what} (some subject matches both); the server would "
                     f"answer error {code}. Fix: {fix}",
@@ -358,7 +360,7 @@ def _translate(
         10065: "another stream already captures one of these subjects, and a subject belongs "
         "to one stream. Fix: choose other subjects, or delete the other stream.",
         10136: "Fix: set filter_subject or filter_subjects, not both.",
-        10138: "Fix: make the filters disjoint (e.g. 'events.user.>' and 'events.auth.>').",
+        10138: "Fix: drop the narrower filter; the wider one already covers it.",
         10094: "Fix: deliver_policy='by_start_sequence' needs opt_start_seq, 'by_start_time' "
         "needs opt_start_time, and the other policies take neither.",
         10059: "Fix: create the stream first with `await ensure_stream(js, NAME, SUBJECTS)`.",
@@ -602,8 +604,8 @@ async def ensure_consumer(
             filters,
             "filter_subjects",
             10138,
-            "make the filters disjoint, e.g. ['events.user.>', 'events.auth.>'], or drop the "
-            "narrower one.",
+            "drop the narrower filter (the wider one already covers it), e.g. keep "
+            "'events.user.>' rather than also listing 'events.user.signed_up'.",
             containment=True,
         )
 
