@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from fanout_kit.checks import filters
+from fanout_kit import observe
+from fanout_kit.checks import consume, filters
 from fanout_kit.events import demo_events, publish_events
 
 from .solutions import load_solution
@@ -35,14 +38,15 @@ def _maker(**config):  # type: ignore[no-untyped-def]
     return create
 
 
-def test_subject_matches() -> None:
-    m = filters.subject_matches
-    assert m("events.>", "events.order.created")
-    assert m("events.*.failed", "events.payment.failed")
-    assert not m("events.*", "events.payment.failed")
-    assert not m("events.payment.>", "events.payment")
+def test_the_check_uses_the_kits_one_subject_matcher() -> None:
+    assert filters.subject_matches is observe.subject_matches
+    m = observe.subject_matches  # (subject, pattern)
+    assert m("events.order.created", "events.>")
+    assert m("events.payment.failed", "events.*.failed")
+    assert not m("events.payment.failed", "events.*")
+    assert not m("events.payment", "events.payment.>")
     assert m("events.auth.login", "events.auth.login")
-    assert not m("events.auth.login", "events.auth.logout")
+    assert not m("events.auth.logout", "events.auth.login")
 
 
 async def test_stub_is_not_attempted(js) -> None:  # type: ignore[no-untyped-def]
@@ -132,6 +136,23 @@ WRONG = {
         },
         ["deliver_policy='new'", "DeliverPolicy.ALL"],
     ),
+    "start past the first message": (
+        {
+            "durable_name": "fraud-watch",
+            "deliver_policy": DeliverPolicy.BY_START_SEQUENCE,
+            "opt_start_seq": 20,
+            "filter_subjects": ["events.payment.failed", "events.auth.login"],
+        },
+        ["opt_start_seq=20, past the stream's first message 1", "skips the failures"],
+    ),
+    "push consumer": (
+        {
+            "durable_name": "fraud-watch",
+            "deliver_subject": "fraud.inbox",
+            "filter_subjects": ["events.payment.failed", "events.auth.login"],
+        },
+        ["push consumer (deliver_subject='fraud.inbox')", "pull_subscribe_bind"],
+    ),
     "wrong name": (
         {
             "durable_name": "fraud_watch",
@@ -140,6 +161,40 @@ WRONG = {
         ["no consumer named 'fraud-watch'"],
     ),
 }
+
+
+async def test_start_at_sequence_one_is_the_same_as_all(js) -> None:  # type: ignore[no-untyped-def]
+    learner = _maker(
+        durable_name="fraud-watch",
+        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=1,
+        filter_subjects=["events.payment.failed", "events.auth.login"],
+    )
+    result = await filters.fraud_watch(js, learner)
+    assert result.ok, result
+
+
+async def test_a_push_durable_with_correct_filters_does_not_hang(js) -> None:  # type: ignore[no-untyped-def]
+    async def push(js):  # type: ignore[no-untyped-def]
+        config = ConsumerConfig(
+            durable_name="fraud-watch",
+            deliver_subject="fraud.inbox",
+            filter_subjects=["events.payment.failed", "events.auth.login"],
+        )
+        await js.add_consumer("EVENTS", config)
+        await js.subscribe_bind("EVENTS", config, "fraud-watch")  # someone IS listening
+
+    async with asyncio.timeout(20):  # a hang guard, not a measurement
+        result = await filters.fraud_watch(js, push)
+    assert result.status == "wrong", result
+    assert "push consumer" in result.message
+
+
+async def test_consuming_a_push_durable_ends_with_nothing(js) -> None:  # type: ignore[no-untyped-def]
+    """Even past the hint, the checks' consume loop gives up on a push consumer."""
+    await js.add_consumer("EVENTS", ConsumerConfig(durable_name="pushed", deliver_subject="p.in"))
+    async with asyncio.timeout(20):  # a hang guard, not a measurement
+        assert await consume(js, "EVENTS", "pushed", 5) == []
 
 
 @pytest.mark.parametrize("case", list(WRONG))

@@ -96,6 +96,10 @@ WRONG = {
         },
         ["replay_policy='original'", "ReplayPolicy.INSTANT"],
     ),
+    "push consumer": (
+        {"durable_name": "late-report", "deliver_policy": BST, "deliver_subject": "late.inbox"},
+        ["push consumer (deliver_subject='late.inbox')", "pull_subscribe_bind"],
+    ),
     "ephemeral": (
         {"name": "late-report", "deliver_policy": BST},
         ["ephemeral", "durable_name='late-report'"],

@@ -7,7 +7,9 @@ function. The stub a lesson ships raises ``NotImplementedError``; a check report
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,10 +18,12 @@ __all__ = [
     "CheckResult",
     "NotAttempted",
     "call_learner",
+    "consume",
     "correct",
     "enum_value",
     "guarded",
     "not_attempted",
+    "starts_at_beginning",
     "wrong",
 ]
 
@@ -63,6 +67,56 @@ def not_attempted(what: str) -> CheckResult:
 def enum_value(value: Any) -> Any:
     """A config field as a plain value: nats-py gives enums in some places, strings in others."""
     return getattr(value, "value", value)
+
+
+def starts_at_beginning(config: Any, first_seq: int) -> bool:
+    """True if a consumer with ``config`` starts at the first message of a stream whose
+    first sequence is ``first_seq``: ``deliver_policy=all``, or a start sequence at or below
+    the stream's first message (``by_start_sequence`` with ``opt_start_seq=1`` is the same
+    start as ``all``)."""
+    policy = enum_value(config.deliver_policy) or "all"
+    if policy == "all":
+        return True
+    return policy == "by_start_sequence" and (config.opt_start_seq or 0) <= max(first_seq, 1)
+
+
+async def consume(
+    js: Any,
+    stream: str,
+    durable: str,
+    want: int,
+    *,
+    batch: int | None = None,
+    timeout: float = 5.0,
+) -> list[Any]:
+    """Fetch (and ack) up to ``want`` messages from pull consumer ``durable``, never longer
+    than ``timeout`` seconds in all: stops at ``want``, an empty batch or a fetch timeout.
+
+    Checks consume the learner's consumer through this, so a consumer that cannot deliver
+    (a push consumer, a filter matching nothing) ends the check instead of hanging it.
+    """
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout
+    sub = await js.pull_subscribe_bind(durable=durable, stream=stream)
+    try:
+        while len(got) < want:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                async with asyncio.timeout(left + 0.5):
+                    msgs = await sub.fetch(batch or want - len(got), timeout=min(2.0, left))
+            except TimeoutError:  # nats.errors.TimeoutError is one too
+                break
+            if not msgs:
+                break
+            for msg in msgs:
+                got.append(msg)
+                await msg.ack()
+        await js._nc.flush()
+    finally:
+        await sub.unsubscribe()
+    return got
 
 
 class NotAttempted(Exception):

@@ -13,8 +13,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
+from ..observe import subject_matches
 from . import CheckResult, NotAttempted, call_learner, correct, enum_value, wrong
-from .filters import SHOP_SUBJECTS, subject_matches
+from .filters import SHOP_SUBJECTS
 
 __all__ = ["INVENTORY", "INVENTORY_SUBJECTS", "STREAM", "inventory"]
 
@@ -93,7 +94,7 @@ def _config_hint(config: Any, counts: dict[str, int]) -> CheckResult | None:
             f"users and logins too{extra}. Let the server do the sorting: "
             'filter_subjects=["events.order.created", "events.order.shipped"].'
         )
-    missing = [s for s in INVENTORY_SUBJECTS if not any(subject_matches(f, s) for f in filters)]
+    missing = [s for s in INVENTORY_SUBJECTS if not any(subject_matches(s, f) for f in filters)]
     if missing:
         return wrong(
             f"Your filter {filters} does not cover {missing}: those events never reach "
@@ -104,7 +105,7 @@ def _config_hint(config: Any, counts: dict[str, int]) -> CheckResult | None:
     extra = sorted(
         s
         for s in SHOP_SUBJECTS
-        if s not in INVENTORY_SUBJECTS and any(subject_matches(f, s) for f in filters)
+        if s not in INVENTORY_SUBJECTS and any(subject_matches(s, f) for f in filters)
     )
     if extra:
         return wrong(

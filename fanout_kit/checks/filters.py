@@ -5,15 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import nats.errors
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
 from ..events import KINDS
-from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
+from ..observe import subject_matches
+from . import (
+    CheckResult,
+    call_learner,
+    consume,
+    correct,
+    enum_value,
+    guarded,
+    starts_at_beginning,
+    wrong,
+)
 
-__all__ = ["FRAUD_SUBJECTS", "FRAUD_WATCH", "STREAM", "fraud_watch", "subject_matches"]
+__all__ = ["FRAUD_SUBJECTS", "FRAUD_WATCH", "SHOP_SUBJECTS", "STREAM", "fraud_watch"]
 
 STREAM = "EVENTS"
 FRAUD_WATCH = "fraud-watch"
@@ -36,17 +45,6 @@ CHECK_TRAFFIC = (
     "events.auth.login",
 )
 SOLUTION = 'filter_subjects=["events.payment.failed", "events.auth.login"]'
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """True if the concrete ``subject`` matches the filter ``pattern`` (``*`` and ``>``)."""
-    pt, st = pattern.split("."), subject.split(".")
-    for i, token in enumerate(pt):
-        if token == ">":
-            return len(st) > i
-        if i >= len(st) or (token != "*" and token != st[i]):
-            return False
-    return len(pt) == len(st)
 
 
 def _server_refused(exc: APIError) -> CheckResult:
@@ -75,8 +73,15 @@ def _server_refused(exc: APIError) -> CheckResult:
     )
 
 
-def _config_hint(config: Any) -> CheckResult | None:
+def _config_hint(config: Any, first_seq: int) -> CheckResult | None:
     """A hint for what is wrong in the consumer's config, or None if it looks right."""
+    if config.deliver_subject:
+        return wrong(
+            f"{FRAUD_WATCH!r} is a push consumer (deliver_subject={config.deliver_subject!r}): "
+            "the server sends its messages to that subject whether anyone reads them or not. "
+            "This exercise wants a pull consumer: leave deliver_subject out, and read it with "
+            f'`js.pull_subscribe_bind(durable="{FRAUD_WATCH}", stream="{STREAM}")` and fetch.'
+        )
     if not config.durable_name:
         return wrong(
             f"{FRAUD_WATCH!r} exists but is ephemeral (no durable_name): the server deletes it "
@@ -102,7 +107,7 @@ def _config_hint(config: Any) -> CheckResult | None:
                 + "."
             )
     for f in filters:
-        if not any(subject_matches(f, s) for s in SHOP_SUBJECTS):
+        if not any(subject_matches(s, f) for s in SHOP_SUBJECTS):
             close = [s for s in FRAUD_SUBJECTS if s.split(".")[1][:4] in f]
             example = close[0] if close else FRAUD_SUBJECTS[0]
             return wrong(
@@ -113,14 +118,14 @@ def _config_hint(config: Any) -> CheckResult | None:
     extra = sorted(
         s
         for s in SHOP_SUBJECTS
-        if s not in FRAUD_SUBJECTS and any(subject_matches(f, s) for f in filters)
+        if s not in FRAUD_SUBJECTS and any(subject_matches(s, f) for f in filters)
     )
     if extra:
         return wrong(
             f"Your filters {filters} also let through {extra}: fraud-watch would wade through "
             "events it does not care about. Name the exact subjects: " + SOLUTION + "."
         )
-    missing = [s for s in FRAUD_SUBJECTS if not any(subject_matches(f, s) for f in filters)]
+    missing = [s for s in FRAUD_SUBJECTS if not any(subject_matches(s, f) for f in filters)]
     if missing:
         how = (
             "filter_subject holds a single subject; for two, use filter_subjects (a list): "
@@ -129,11 +134,16 @@ def _config_hint(config: Any) -> CheckResult | None:
         )
         return wrong(f"Your consumer never receives {missing[0]!r}. {how}{SOLUTION}.")
     policy = enum_value(config.deliver_policy)
-    if policy not in (None, "all"):
+    if not starts_at_beginning(config, first_seq):
+        where = (
+            f" (opt_start_seq={config.opt_start_seq}, past the stream's first message {first_seq})"
+            if policy == "by_start_sequence"
+            else ""
+        )
         return wrong(
-            f"{FRAUD_WATCH!r} has deliver_policy={policy!r}, so it skips the failures and logins "
-            "already in the stream; fraud review needs them too. Leave deliver_policy at its "
-            "default, DeliverPolicy.ALL."
+            f"{FRAUD_WATCH!r} has deliver_policy={policy!r}{where}, so it skips the failures and "
+            "logins already in the stream; fraud review needs them too. Leave deliver_policy at "
+            "its default, DeliverPolicy.ALL."
         )
     return None
 
@@ -149,7 +159,7 @@ async def fraud_watch(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
 
     async def check() -> CheckResult:
         try:
-            await js.stream_info(STREAM)
+            first_seq = (await js.stream_info(STREAM)).state.first_seq
         except NotFoundError:
             return wrong(
                 f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
@@ -173,7 +183,7 @@ async def fraud_watch(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
                 f'ran. Call `await js.add_consumer("{STREAM}", ConsumerConfig('
                 f'durable_name="{FRAUD_WATCH}", ...))` (with `await`).'
             )
-        hint = _config_hint(info.config)
+        hint = _config_hint(info.config, first_seq)
         if hint is not None:
             return hint
 
@@ -191,20 +201,7 @@ async def fraud_watch(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
                 f"{have} to deliver (Unprocessed {info.num_pending}, Outstanding Acks "
                 f"{info.num_ack_pending}). Create it fresh with deliver_policy all and {SOLUTION}."
             )
-        got: list[str] = []
-        sub = await js.pull_subscribe_bind(durable=FRAUD_WATCH, stream=STREAM)
-        try:
-            while len(got) < expected:
-                try:
-                    msgs = await sub.fetch(expected - len(got), timeout=2)
-                except nats.errors.TimeoutError:
-                    break
-                for msg in msgs:
-                    got.append(msg.subject)
-                    await msg.ack()
-            await js._nc.flush()
-        finally:
-            await sub.unsubscribe()
+        got = [msg.subject for msg in await consume(js, STREAM, FRAUD_WATCH, expected)]
         strays = sorted({s for s in got if s not in FRAUD_SUBJECTS})
         if strays or len(got) != expected:
             return wrong(

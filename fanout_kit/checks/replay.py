@@ -6,12 +6,11 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-import nats.errors
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
-from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
+from . import CheckResult, call_learner, consume, correct, enum_value, guarded, wrong
 
 __all__ = ["LATE_REPORT", "STREAM", "late_report"]
 
@@ -25,6 +24,13 @@ SOLUTION = (
 
 
 def _config_hint(config: Any, since: dt.datetime) -> CheckResult | None:
+    if config.deliver_subject:
+        return wrong(
+            f"{LATE_REPORT!r} is a push consumer (deliver_subject={config.deliver_subject!r}): "
+            "the server sends its messages to that subject whether anyone reads them or not. "
+            "This exercise wants a pull consumer: leave deliver_subject out, and read it with "
+            f'`js.pull_subscribe_bind(durable="{LATE_REPORT}", stream="{STREAM}")` and fetch.'
+        )
     if not config.durable_name:
         return wrong(
             f"{LATE_REPORT!r} is ephemeral (it has a name but no durable_name): the server "
@@ -118,20 +124,8 @@ async def late_report(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
             for i in range(1, AFTER + 1)
         ]
         wanted = [a.seq for a in acks]
-        got: list[int] = []
-        sub = await js.pull_subscribe_bind(durable=LATE_REPORT, stream=STREAM)
-        try:
-            while len(got) < AFTER:
-                try:
-                    msgs = await sub.fetch(AFTER + 10, timeout=2)
-                except nats.errors.TimeoutError:
-                    break
-                for msg in msgs:
-                    got.append(msg.metadata.sequence.stream)
-                    await msg.ack()
-            await js._nc.flush()
-        finally:
-            await sub.unsubscribe()
+        msgs = await consume(js, STREAM, LATE_REPORT, AFTER, batch=AFTER + 10)
+        got = [msg.metadata.sequence.stream for msg in msgs]
         if got != wanted:
             return wrong(
                 f"late-report delivered stream sequences {got}; expected only the {AFTER} "

@@ -13,9 +13,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
+from ..observe import subject_matches
 from ..topology import TopologyError, validate_subject
 from . import CheckResult, call_learner, correct, guarded, wrong
-from .filters import subject_matches
 
 __all__ = ["STREAM", "TRAFFIC", "expected_alert", "temp_alerts"]
 
@@ -107,7 +107,7 @@ async def _wait(pred: Callable[[], bool], timeout: float = WAIT) -> None:
 
 def _config_hint(config: Any) -> CheckResult | None:
     subjects = list(config.subjects or [])
-    unstored = [s for s, _ in TRAFFIC if not any(subject_matches(p, s) for p in subjects)]
+    unstored = [s for s, _ in TRAFFIC if not any(subject_matches(s, p) for p in subjects)]
     if unstored:
         return wrong(
             f"{STREAM} stores only {subjects}, so a reading such as {unstored[0]!r} has no "
@@ -213,7 +213,7 @@ async def temp_alerts(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
             await _wait(lambda: any(m.headers["Nats-Sequence"] == last for m in republished))
             ours = [m for m in republished if int(m.headers["Nats-Sequence"]) in seqs]
             arrivals = [(m.headers["Nats-Subject"], m.subject, m) for m in ours]
-            reach = sum(subject_matches(sub_subject, m.subject) for m in ours)
+            reach = sum(subject_matches(m.subject, sub_subject) for m in ours)
             await _wait(
                 lambda: (
                     sum((m.headers or {}).get("Nats-Stream") == STREAM for m in received) >= reach
