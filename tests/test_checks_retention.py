@@ -96,3 +96,24 @@ async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untype
     result = await retention.bounded_stream(js, overlapping)
     assert result.status == "wrong"
     assert "The server refused your stream" in result.message
+
+
+@pytest.mark.parametrize("published", [30, 100])
+async def test_messages_the_learner_published_do_not_break_the_check(js, published) -> None:  # type: ignore[no-untyped-def]
+    solve = _solution().create_bounded_stream
+
+    async def create_and_try(js):  # type: ignore[no-untyped-def]
+        await solve(js)
+        for i in range(published):
+            await js.publish("bounded.test", str(i).encode())
+
+    result = await retention.bounded_stream(js, create_and_try)
+    assert result.ok, result
+    assert "kept 100 messages" in result.message
+
+
+async def test_a_tighter_second_limit_is_named(js) -> None:  # type: ignore[no-untyped-def]
+    result = await retention.bounded_stream(js, _maker(max_bytes=1000))
+    assert result.status == "wrong", result
+    assert "refused message" in result.message and "of 100" in result.message, result.message
+    assert "max_bytes" in result.message

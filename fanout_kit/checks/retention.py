@@ -22,8 +22,9 @@ async def bounded_stream(js: JetStreamContext, learner: Callable[..., Any]) -> C
     100 messages and refuses new ones when full.
 
     The check deletes BOUNDED first (so the learner's ``add_stream`` always creates it), calls
-    the learner, reads the real stream config, then publishes 101 messages to prove the 101st
-    is refused. It leaves the stream in place for the learner to inspect.
+    the learner, reads the real stream config, then purges the stream (the learner's function
+    may have published into it) and publishes 101 messages to prove the 101st is refused.
+    It leaves the stream in place for the learner to inspect.
     """
 
     async def check() -> CheckResult:
@@ -83,8 +84,19 @@ async def bounded_stream(js: JetStreamContext, learner: Callable[..., Any]) -> C
                 "OLDEST message to make room, so publishes never fail and first_seq moves on. "
                 "To refuse new messages instead, use `discard=DiscardPolicy.NEW`."
             )
+        # Start from an empty stream: a function that also published test messages into
+        # BOUNDED would otherwise fill it before the check's own 100.
+        await js.purge_stream(BOUNDED_STREAM)
         for i in range(LIMIT):
-            await js.publish("bounded.check", str(i).encode())
+            try:
+                await js.publish("bounded.check", str(i).encode())
+            except APIError as exc:
+                return wrong(
+                    f"After a purge, {BOUNDED_STREAM} refused message {i + 1} of {LIMIT}: "
+                    f"{exc.description} (error {exc.err_code}). It must accept {LIMIT} messages "
+                    "before refusing: check the other limits you set (max_bytes, "
+                    "max_msgs_per_subject, max_msg_size) and leave them out."
+                )
         try:
             await js.publish("bounded.check", b"one too many")
         except APIError as exc:
