@@ -35,6 +35,7 @@ def _learner(
     durable: str | None = "billing",
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
     ack_policy: AckPolicy = AckPolicy.EXPLICIT,
+    finish: str = "ack",
     **extra,  # type: ignore[no-untyped-def]
 ):  # type: ignore[no-untyped-def]
     async def create_billing(js):  # type: ignore[no-untyped-def]
@@ -49,7 +50,7 @@ def _learner(
         if n_fetch:
             msgs = await sub.fetch(n_fetch, timeout=2)
             for msg in msgs[:n_ack]:
-                await msg.ack()  # fire-and-forget, as learners often write it
+                await getattr(msg, finish)()  # fire-and-forget, as learners often write it
 
     return create_billing
 
@@ -99,7 +100,10 @@ async def test_start_sequence_one_counts_as_from_the_start(js) -> None:  # type:
         ({"ack_policy": AckPolicy.NONE}, "ack_policy='none'"),
         ({"ack_policy": AckPolicy.ALL}, "ack_policy='all'"),
         ({"n_fetch": 0}, "nothing was fetched"),
-        ({"n_fetch": 5, "n_ack": 4}, "1 are still Outstanding Acks"),
+        ({"n_fetch": 5, "n_ack": 4}, "5 messages but 1 is still Outstanding Acks"),
+        ({"n_fetch": 6, "n_ack": 4}, "6 messages but 2 are still Outstanding Acks"),
+        ({"finish": "term"}, "term() on 4 messages (stream seq 1, 2, 3, 4)"),
+        ({"deliver_subject": "billing.push"}, "billing is a push consumer"),
         ({"n_fetch": 3, "n_ack": 3}, "acked 3 messages"),
         ({"n_fetch": 6, "n_ack": 6}, "acked 6 messages"),
     ],
@@ -108,6 +112,20 @@ async def test_wrong_answers_get_their_hint(js, kwargs, hint) -> None:  # type: 
     result = await fanout.billing_consumer(js, _learner(**kwargs))
     assert result.status == "wrong", result
     assert hint in result.message, result.message
+
+
+async def test_one_term_among_acks_is_named(js) -> None:  # type: ignore[no-untyped-def]
+    async def create_billing(js):  # type: ignore[no-untyped-def]
+        await js.add_consumer("EVENTS", ConsumerConfig(durable_name="billing"))
+        sub = await js.pull_subscribe_bind(durable="billing", stream="EVENTS")
+        msgs = await sub.fetch(4, timeout=2)
+        for msg in msgs[:3]:
+            await msg.ack()
+        await msgs[3].term()
+
+    result = await fanout.billing_consumer(js, create_billing)
+    assert result.status == "wrong", result
+    assert "term() on 1 message (stream seq 4)" in result.message, result.message
 
 
 async def test_missing_stream_is_explained(js) -> None:  # type: ignore[no-untyped-def]

@@ -7,18 +7,29 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import APIError, NotFoundError
 
-from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
+from ..observe import AckKind, parse_ack_kind, parse_ack_subject
+from . import (
+    CheckResult,
+    call_learner,
+    correct,
+    enum_value,
+    guarded,
+    starts_at_beginning,
+    wrong,
+)
 
 __all__ = ["BILLING", "STREAM", "billing_consumer"]
 
 STREAM = "EVENTS"
 BILLING = "billing"
 WANT_ACKED = 4
-SETTLE = 2.0  # seconds to let fire-and-forget acks reach the consumer's state
+SETTLE = 2.0  # at most this many seconds to let fire-and-forget acks reach the consumer
+POLL = 0.02
 
 
 async def _consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
@@ -28,22 +39,77 @@ async def _consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
         return {}
 
 
-async def _settled(js: JetStreamContext) -> ConsumerInfo:
-    """Consumer info once the learner's acks have landed (or after SETTLE seconds).
+class _AckTap:
+    """Every ack the learner sends to billing, read off ``$JS.ACK.EVENTS.billing.>``.
 
-    ``msg.ack()`` is fire-and-forget: flush the connection, then wait for the state to stop
-    moving (ack floor caught up with what was delivered, or nothing changing any more).
+    JetStream acks are plain NATS messages to the delivery's reply subject, so a core
+    subscription sees them too: which deliveries were acked, and which were TERMINATED
+    (``msg.term()`` moves the ack floor exactly like ``msg.ack()``; only the payload differs).
     """
-    await js._nc.flush()
+
+    def __init__(self, sub: Subscription) -> None:
+        self.sub = sub
+        self.acked: set[int] = set()  # consumer sequences acked or terminated
+        self.terminated: set[int] = set()  # stream sequences terminated
+
+    @classmethod
+    async def start(cls, js: JetStreamContext) -> _AckTap:
+        sub = await js._nc.subscribe(f"$JS.ACK.{STREAM}.{BILLING}.>")
+        await js._nc.flush()
+        return cls(sub)
+
+    async def read(self) -> None:
+        """Take in what has arrived (call after a flush: the server sends before the PONG)."""
+        while self.sub.pending_msgs:
+            msg = await self.sub.next_msg(timeout=None)
+            ack = parse_ack_subject(msg.subject)
+            kind = parse_ack_kind(msg.data)
+            if ack is None or kind not in (AckKind.ACK, AckKind.TERM):
+                continue
+            self.acked.add(ack.consumer_seq)
+            if kind is AckKind.TERM:
+                self.terminated.add(ack.stream_seq)
+
+    async def stop(self) -> None:
+        await self.sub.unsubscribe()
+
+
+def _state(info: ConsumerInfo) -> tuple[int, int, int]:
+    delivered = info.delivered.consumer_seq if info.delivered else 0
+    floor = info.ack_floor.consumer_seq if info.ack_floor else 0
+    return delivered, floor, info.num_ack_pending or 0
+
+
+async def _settled(js: JetStreamContext, tap: _AckTap) -> ConsumerInfo:
+    """Consumer info once the learner's acks have landed in the consumer's state.
+
+    ``msg.ack()`` is fire-and-forget, and the server applies acks asynchronously. Done when
+    everything delivered is acked (the ack floor caught up), or when every ack the tap saw is
+    reflected in the state (delivered minus Outstanding Acks) and two reads in a row agree;
+    at most ``SETTLE`` seconds.
+    """
     deadline = time.monotonic() + SETTLE
+    await js._nc.flush()
+    await tap.read()
     info = await js.consumer_info(STREAM, BILLING)
+    previous = None
     while time.monotonic() < deadline:
-        delivered = info.delivered.consumer_seq if info.delivered else 0
-        floor = info.ack_floor.consumer_seq if info.ack_floor else 0
+        delivered, floor, outstanding = _state(info)
         if floor == delivered:
             break
-        await asyncio.sleep(0.02)
+        if (
+            previous == (delivered, floor, outstanding)
+            and delivered - outstanding >= len(tap.acked)
+            and not info.num_redelivered
+        ):
+            break
+        previous = (delivered, floor, outstanding)
+        await asyncio.sleep(POLL)
+        await js._nc.flush()
+        await tap.read()
         info = await js.consumer_info(STREAM, BILLING)
+    await js._nc.flush()
+    await tap.read()
     return info
 
 
@@ -61,6 +127,13 @@ async def billing_consumer(js: JetStreamContext, learner: Callable[..., Any]) ->
         except NotFoundError:
             pass
         before = set(await _consumers(js))
+        tap = await _AckTap.start(js)
+        try:
+            return await judge(tap, before)
+        finally:
+            await tap.stop()
+
+    async def judge(tap: _AckTap, before: set[str]) -> CheckResult:
         try:
             await call_learner(learner, js)
         except APIError as exc:
@@ -99,13 +172,18 @@ async def billing_consumer(js: JetStreamContext, learner: Callable[..., Any]) ->
                 f'Create it with `await js.add_consumer("{STREAM}", ConsumerConfig('
                 f'durable_name="{BILLING}", ...))` (and `await` the call).'
             )
-        info = await _settled(js)
+        info = await _settled(js, tap)
         config = info.config
         policy = enum_value(config.deliver_policy)
-        from_start = policy == "all" or (
-            policy == "by_start_sequence" and (config.opt_start_seq or 0) <= stream.state.first_seq
-        )
-        if not from_start:
+        if config.deliver_subject:
+            return wrong(
+                f"billing is a push consumer (deliver_subject={config.deliver_subject!r}): the "
+                "server sends its messages to that subject on its own, and a fetch gets nothing "
+                "from it. This exercise wants a pull consumer: leave deliver_subject out, bind "
+                f'with `js.pull_subscribe_bind(durable="{BILLING}", stream="{STREAM}")` and '
+                "fetch."
+            )
+        if not starts_at_beginning(config, stream.state.first_seq):
             what = {
                 "new": "it only sees messages published AFTER it was created",
                 "last": "it starts at the last message in the stream",
@@ -140,10 +218,20 @@ async def billing_consumer(js: JetStreamContext, learner: Callable[..., Any]) ->
                 " then `msgs = await sub.fetch(4)` and `await msg.ack()` each one."
             )
         if outstanding:
+            are = "is" if outstanding == 1 else "are"
             return wrong(
-                f"billing was handed {delivered} messages but {outstanding} are still "
+                f"billing was handed {delivered} messages but {outstanding} {are} still "
                 "Outstanding Acks (delivered, not acked). Fetch exactly 4 (`sub.fetch(4)`) and "
                 "ack every message you fetch; an unacked message comes back after ack_wait."
+            )
+        if tap.terminated:
+            seqs = sorted(tap.terminated)
+            which = "message" if len(seqs) == 1 else "messages"
+            return wrong(
+                f"You called term() on {len(seqs)} {which} (stream seq "
+                f"{', '.join(map(str, seqs))}). term() tells the server never to redeliver: "
+                "that is giving up on a message, not processing it, even though the ack floor "
+                "moves as if it were acked. Use `await msg.ack()`."
             )
         if acked != WANT_ACKED:
             return wrong(
