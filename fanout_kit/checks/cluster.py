@@ -1,0 +1,190 @@
+"""Checks for lesson 11, beyond one machine: a replicated stream and consumer on a cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
+
+from ..errors import FanoutKitError
+from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
+
+__all__ = ["DURABLE", "STREAM", "orders_r3"]
+
+STREAM = "ORDERS_R3"
+SUBJECT = "orders.>"
+DURABLE = "order-processor"
+REPLICAS = 3
+NOT_CLUSTERED = 10074  # "replicas > 1 not supported in non-clustered mode"
+SOLUTION = (
+    f'js.add_stream(name="{STREAM}", subjects=["{SUBJECT}"], num_replicas=3) and '
+    f'js.add_consumer("{STREAM}", ConsumerConfig(durable_name="{DURABLE}"))'
+)
+
+
+def _stream_hint(config: Any) -> CheckResult | None:
+    subjects = list(config.subjects or [])
+    if not any(s in ("orders.>", ">") for s in subjects):
+        return wrong(
+            f"{STREAM} listens on {subjects}, so it does not store every order event. "
+            f'Use `subjects=["{SUBJECT}"]`.'
+        )
+    replicas = config.num_replicas or 1
+    if replicas == 1:
+        return wrong(
+            f"{STREAM} has num_replicas=1 (the default): it lives on one node only. When that "
+            "node stops, nobody can publish to the stream or read from it, and if its disk is "
+            "lost the messages are gone. Ask for `num_replicas=3`: every message on three nodes, "
+            "and any two of them keep the stream going."
+        )
+    if replicas == 2:
+        return wrong(
+            f"{STREAM} has num_replicas=2. A quorum of 2 is 2, so losing either node stops "
+            "publishing: R2 costs twice the storage of R1 and survives no node failure. Use an "
+            "odd number, `num_replicas=3` (quorum 2, one node may fail)."
+        )
+    if replicas != REPLICAS:
+        return wrong(f"{STREAM} has num_replicas={replicas}; this exercise wants 3.")
+    if enum_value(config.storage) == "memory":
+        return wrong(
+            f"{STREAM} uses memory storage. A replica that restarts comes back empty and must "
+            "copy everything from the others, and if the whole cluster restarts (a power cut, "
+            "an upgrade gone wrong) every order is lost. Keep `storage=StorageType.FILE` "
+            "(the default) for events that must not be lost."
+        )
+    return None
+
+
+def _consumer_hint(config: Any, stream_replicas: int) -> CheckResult | None:
+    if not config.durable_name:
+        return wrong(
+            f"{DURABLE!r} is ephemeral (it has a name but no durable_name): the server deletes "
+            f"it {config.inactive_threshold or 5:g} s after its last client goes away, "
+            f"replicas or not, and its position with it. Use `durable_name={DURABLE!r}`."
+        )
+    replicas = config.num_replicas or stream_replicas  # 0 means "as many as the stream"
+    if replicas < stream_replicas:
+        return wrong(
+            f"{DURABLE!r} has num_replicas={replicas} on a stream with {stream_replicas}: its "
+            "cursor (ack floor, pending acks) lives on fewer nodes than the messages. Lose the "
+            "node holding it and the stream is fine but order-processor cannot fetch. Leave "
+            "`num_replicas` out (0 = the stream's) or set it to 3."
+        )
+    if config.mem_storage:
+        return wrong(
+            f"{DURABLE!r} keeps its state in memory (mem_storage=True): a full cluster restart "
+            "forgets where order-processor was, and it starts over. Leave `mem_storage` out."
+        )
+    return None
+
+
+async def _peers(read: Callable[[], Any], want: int, timeout: float = 10.0) -> list[str]:
+    """Names of the nodes holding a stream or consumer (leader + replicas), waiting up to
+    ``timeout`` for ``want`` of them to report."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cluster = (await read()).cluster
+        names = []
+        if cluster is not None and cluster.leader:
+            names = [cluster.leader] + [p.name for p in cluster.replicas or []]
+        if len(names) >= want or time.monotonic() > deadline:
+            return sorted(names)
+        await asyncio.sleep(0.05)
+
+
+async def orders_r3(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
+    """Exercise: ``learner(js)`` creates the stream ``ORDERS_R3`` on ``orders.>`` with three
+    replicas in file storage, and the durable ``order-processor`` on it, replicated as widely
+    as the stream.
+
+    ``js`` must come from a connection to the 3-node cluster. The check deletes an earlier
+    ``ORDERS_R3``, calls the learner, reads the real stream and consumer config and cluster
+    info, then publishes one order and fetches it through the durable.
+    """
+
+    async def check() -> CheckResult:
+        try:
+            await js.delete_stream(STREAM)
+        except NotFoundError:
+            pass
+        try:
+            await call_learner(learner, js)
+        except APIError as exc:
+            if exc.err_code == NOT_CLUSTERED:
+                return wrong(
+                    "The server says: replicas > 1 not supported in non-clustered mode. This "
+                    "`js` talks to a single server, not to the cluster. Pass the `js` of the "
+                    "connection to all three nodes (`cluster_nc.jetstream()` in the lesson)."
+                )
+            return wrong(
+                f"The server refused: {exc.description} (error {exc.err_code}). "
+                f"Try `await {SOLUTION}`."
+            )
+        except FanoutKitError as exc:
+            return wrong(f"Creating the stream or consumer failed: {exc}")
+        try:
+            info = await js.stream_info(STREAM)
+        except NotFoundError:
+            return wrong(
+                f"There is no stream named {STREAM} after your function ran. "
+                f"Call `await {SOLUTION}` (with `await`)."
+            )
+        hint = _stream_hint(info.config)
+        if hint is not None:
+            return hint
+        try:
+            consumer = await js.consumer_info(STREAM, DURABLE)
+        except NotFoundError:
+            names = sorted(c.name for c in await js.consumers_info(STREAM))
+            return wrong(
+                f"{STREAM} has no consumer named {DURABLE!r} (it has {names or 'none'}). "
+                f"Create it with `js.add_consumer({STREAM!r}, "
+                f"ConsumerConfig(durable_name={DURABLE!r}))`."
+            )
+        hint = _consumer_hint(consumer.config, info.config.num_replicas or 1)
+        if hint is not None:
+            return hint
+
+        stream_peers = await _peers(lambda: js.stream_info(STREAM), REPLICAS)
+        consumer_peers = await _peers(lambda: js.consumer_info(STREAM, DURABLE), REPLICAS)
+        if len(stream_peers) < REPLICAS or len(consumer_peers) < REPLICAS:
+            return wrong(
+                f"The cluster reports {STREAM} on {stream_peers} and {DURABLE!r} on "
+                f"{consumer_peers}: fewer than 3 nodes. Are all three nodes running?"
+            )
+
+        ack = await js.publish(
+            "orders.check", b'{"type": "check"}', headers={"Nats-Msg-Id": "orders-r3-check"}
+        )
+        sub = await js.pull_subscribe_bind(durable=DURABLE, stream=STREAM)
+        got: list[int] = []
+        try:
+            try:
+                for msg in await sub.fetch(100, timeout=2):
+                    got.append(msg.metadata.sequence.stream)
+                    await msg.ack_sync()
+            except nats.errors.TimeoutError:
+                pass
+        finally:
+            await sub.unsubscribe()
+        if ack.seq not in got:
+            return wrong(
+                f"{DURABLE!r} did not deliver the order the check published (seq {ack.seq}); "
+                f"it delivered {got}. Leave its deliver policy and filter at their defaults."
+            )
+        return correct(
+            f"{STREAM} keeps every order on {', '.join(stream_peers)} in files, and "
+            f"{DURABLE!r} is durable with its cursor on {', '.join(consumer_peers)}: any one "
+            "node can fail and both carry on. The check's order went through it."
+        )
+
+    return await guarded(
+        check,
+        "replace `raise NotImplementedError` with `await js.add_stream(...)` (3 replicas) and "
+        f"`await js.add_consumer(...)` creating the durable {DURABLE!r} on {STREAM}.",
+    )
