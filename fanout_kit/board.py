@@ -630,7 +630,12 @@ class Board:
         return sorted(self.model.consumers)
 
     def __repr__(self) -> str:
-        return f"Board(stream={self.stream!r}, consumers={self.consumers!r})"
+        """Stable text (nbval compares it): durable names, and only a count of the others,
+        whose names the server makes up afresh each run."""
+        named = [n for n in self.consumers if self.model.consumers[n].durable]
+        others = len(self.consumers) - len(named)
+        extra = f", ephemeral={others}" if others else ""
+        return f"Board(stream={self.stream!r}, consumers={named!r}{extra})"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})

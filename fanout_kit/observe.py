@@ -194,6 +194,8 @@ class ConsumerModel:
     max_ack_pending: int = 0
     max_deliver: int = -1
     deliver_subject: str | None = None
+    durable: bool = True
+    """Has a durable name; ephemeral and ordered consumers get random names from the server."""
     config_known: bool = False
     cursor: int = 0
     """Stream sequence of the last message delivered for the first time (Last Delivered)."""
@@ -485,6 +487,7 @@ class StreamModel:
         c.max_ack_pending = int(config.get("max_ack_pending", 0) or 0)
         c.max_deliver = int(config.get("max_deliver", -1) or -1)
         c.deliver_subject = config.get("deliver_subject") or None
+        c.durable = bool(config.get("durable_name"))
         return c
 
     def apply_consumer_info(self, info: Mapping[str, Any], *, exact: bool = True) -> None:

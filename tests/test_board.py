@@ -124,6 +124,12 @@ async def test_repr_is_stable_names_only(nc: Client, js: Any, stream: str) -> No
         bundle = board._repr_mimebundle_()
         assert bundle["text/plain"] == expected
         assert "application/vnd.jupyter.widget-view+json" in bundle
+        # An ordered consumer gets a new random name each run: counted, not named.
+        sub = await js.subscribe(f"{stream.lower()}.>", ordered_consumer=True)
+        await board.settle()
+        assert len(board.consumers) == 4
+        assert repr(board) == expected[:-1] + ", ephemeral=1)"
+        await sub.unsubscribe()
     finally:
         await board.close()
 
