@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from nats.js.errors import NotFoundError
+
 __all__ = [
     "CheckResult",
     "NotAttempted",
@@ -21,6 +23,8 @@ __all__ = [
     "consume",
     "correct",
     "enum_value",
+    "forget_consumer",
+    "forget_stream",
     "guarded",
     "not_attempted",
     "starts_at_beginning",
@@ -78,6 +82,22 @@ def starts_at_beginning(config: Any, first_seq: int) -> bool:
     if policy == "all":
         return True
     return policy == "by_start_sequence" and (config.opt_start_seq or 0) <= max(first_seq, 1)
+
+
+async def forget_stream(js: Any, name: str) -> None:
+    """Delete stream ``name`` if it exists (a missing stream is not an error)."""
+    try:
+        await js.delete_stream(name)
+    except NotFoundError:
+        pass
+
+
+async def forget_consumer(js: Any, stream: str, name: str) -> None:
+    """Delete consumer ``name`` of ``stream`` if it exists (a missing one is not an error)."""
+    try:
+        await js.delete_consumer(stream, name)
+    except NotFoundError:
+        pass
 
 
 async def consume(

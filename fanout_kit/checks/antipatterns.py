@@ -11,7 +11,7 @@ from nats.js.api import ConsumerConfig, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
-from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
+from . import CheckResult, call_learner, correct, enum_value, forget_stream, guarded, wrong
 
 __all__ = ["BILLING", "BILLING_FILTER", "MIN_AGE_DAYS", "STREAM", "fix_billing"]
 
@@ -170,10 +170,7 @@ async def fix_billing(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     """
 
     async def check() -> CheckResult:
-        try:
-            await js.delete_stream(STREAM)
-        except NotFoundError:
-            pass
+        await forget_stream(js, STREAM)
         try:
             await call_learner(learner, js)
         except APIError as exc:

@@ -14,7 +14,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
 from ..observe import subject_matches
-from . import CheckResult, NotAttempted, call_learner, correct, enum_value, wrong
+from . import CheckResult, NotAttempted, call_learner, correct, enum_value, forget_consumer, wrong
 from .filters import SHOP_SUBJECTS
 
 __all__ = ["INVENTORY", "INVENTORY_SUBJECTS", "STREAM", "inventory"]
@@ -197,8 +197,7 @@ async def inventory(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
             f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
             f'{STREAM} on "events.>").'
         )
-    with contextlib.suppress(NotFoundError):
-        await js.delete_consumer(STREAM, INVENTORY)
+    await forget_consumer(js, STREAM, INVENTORY)
 
     counts: Counter[str] = Counter()
     task = asyncio.create_task(call_learner(learner, js, counts), name="check-inventory")

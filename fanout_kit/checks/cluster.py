@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
-from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
+from . import CheckResult, call_learner, correct, enum_value, forget_stream, guarded, wrong
 
 __all__ = ["DURABLE", "STREAM", "orders_r3"]
 
@@ -108,10 +108,7 @@ async def orders_r3(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
     """
 
     async def check() -> CheckResult:
-        try:
-            await js.delete_stream(STREAM)
-        except NotFoundError:
-            pass
+        await forget_stream(js, STREAM)
         try:
             await call_learner(learner, js)
         except APIError as exc:

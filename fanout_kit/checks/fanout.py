@@ -18,6 +18,7 @@ from . import (
     call_learner,
     correct,
     enum_value,
+    forget_consumer,
     guarded,
     starts_at_beginning,
     wrong,
@@ -122,10 +123,7 @@ async def billing_consumer(js: JetStreamContext, learner: Callable[..., Any]) ->
     """
 
     async def check() -> CheckResult:
-        try:
-            await js.delete_consumer(STREAM, BILLING)
-        except NotFoundError:
-            pass
+        await forget_consumer(js, STREAM, BILLING)
         before = set(await _consumers(js))
         tap = await _AckTap.start(js)
         try:

@@ -17,6 +17,7 @@ from . import (
     consume,
     correct,
     enum_value,
+    forget_consumer,
     guarded,
     starts_at_beginning,
     wrong,
@@ -165,10 +166,7 @@ async def fraud_watch(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
                 f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
                 f'{STREAM} on "events.>").'
             )
-        try:
-            await js.delete_consumer(STREAM, FRAUD_WATCH)
-        except NotFoundError:
-            pass
+        await forget_consumer(js, STREAM, FRAUD_WATCH)
         try:
             await call_learner(learner, js)
         except APIError as exc:

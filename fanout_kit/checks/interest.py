@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
-from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
+from . import CheckResult, call_learner, correct, enum_value, forget_stream, guarded, wrong
 
 __all__ = ["CONSUMERS", "STREAM", "SUBJECTS", "invoices_kept_for_both"]
 
@@ -95,10 +95,7 @@ async def invoices_kept_for_both(js: JetStreamContext, learner: Callable[..., An
     """
 
     async def check() -> CheckResult:
-        try:
-            await js.delete_stream(STREAM)
-        except NotFoundError:
-            pass
+        await forget_stream(js, STREAM)
         refused: APIError | None = None
         try:
             await call_learner(learner, js)

@@ -13,7 +13,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NoStreamResponseError, NotFoundError
 
-from . import CheckResult, NotAttempted, call_learner, correct, guarded, wrong
+from . import CheckResult, NotAttempted, call_learner, correct, forget_consumer, guarded, wrong
 
 __all__ = ["CONSUMER", "FILTER", "ROUNDS", "STREAM", "lag_from_metadata"]
 
@@ -130,8 +130,7 @@ async def lag_from_metadata(js: JetStreamContext, learner: Callable[..., Any]) -
                 f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
                 f'{STREAM} on "events.>").'
             )
-        with contextlib.suppress(NotFoundError):
-            await js.delete_consumer(STREAM, CONSUMER)
+        await forget_consumer(js, STREAM, CONSUMER)
         try:
             acks = []
             for i in range(PAIRS):

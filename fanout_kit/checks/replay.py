@@ -10,7 +10,16 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
-from . import CheckResult, call_learner, consume, correct, enum_value, guarded, wrong
+from . import (
+    CheckResult,
+    call_learner,
+    consume,
+    correct,
+    enum_value,
+    forget_consumer,
+    guarded,
+    wrong,
+)
 
 __all__ = ["LATE_REPORT", "STREAM", "late_report"]
 
@@ -91,10 +100,7 @@ async def late_report(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
                 f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
                 f'{STREAM} on "events.>").'
             )
-        try:
-            await js.delete_consumer(STREAM, LATE_REPORT)
-        except NotFoundError:
-            pass
+        await forget_consumer(js, STREAM, LATE_REPORT)
         if not state.messages:
             await js.publish("events.report.before", b'{"type": "check"}')
         before = (await js.stream_info(STREAM)).state.messages

@@ -15,7 +15,7 @@ from nats.js.errors import APIError, NotFoundError
 from ..errors import FanoutKitError
 from ..observe import subject_matches
 from ..topology import TopologyError, validate_subject
-from . import CheckResult, call_learner, correct, guarded, wrong
+from . import CheckResult, call_learner, correct, forget_stream, guarded, wrong
 
 __all__ = ["STREAM", "TRAFFIC", "expected_alert", "temp_alerts"]
 
@@ -148,10 +148,7 @@ async def temp_alerts(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     """
 
     async def check() -> CheckResult:
-        try:
-            await js.delete_stream(STREAM)
-        except NotFoundError:
-            pass
+        await forget_stream(js, STREAM)
         try:
             returned = await call_learner(learner, js)
         except NotFoundError as exc:

@@ -8,7 +8,7 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
-from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
+from . import CheckResult, call_learner, correct, enum_value, forget_stream, guarded, wrong
 
 __all__ = ["BOUNDED_STREAM", "BOUNDED_SUBJECTS", "bounded_stream"]
 
@@ -28,10 +28,7 @@ async def bounded_stream(js: JetStreamContext, learner: Callable[..., Any]) -> C
     """
 
     async def check() -> CheckResult:
-        try:
-            await js.delete_stream(BOUNDED_STREAM)
-        except NotFoundError:
-            pass
+        await forget_stream(js, BOUNDED_STREAM)
         try:
             await call_learner(learner, js)
         except APIError as exc:

@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import APIError, NotFoundError
 
-from . import CheckResult, call_learner, correct, enum_value, guarded, wrong
+from . import CheckResult, call_learner, correct, enum_value, forget_consumer, guarded, wrong
 
 __all__ = ["STREAM", "THUMBNAILER", "shared_thumbnailer"]
 
@@ -110,19 +110,13 @@ async def shared_thumbnailer(js: JetStreamContext, learner: Callable[..., Any]) 
                 f"Stream {STREAM} is missing or empty: run the lesson's cells from the top first "
                 "(they create it and publish the events the thumbnailer should process)."
             )
-        try:
-            await js.delete_consumer(STREAM, THUMBNAILER)
-        except NotFoundError:
-            pass
+        await forget_consumer(js, STREAM, THUMBNAILER)
         before = set(await _consumers(js))
         try:
             return await _judge(js, learner, stream.state.messages, stream.state.last_seq, before)
         finally:
             for name in set(await _consumers(js)) - before - {THUMBNAILER}:
-                try:
-                    await js.delete_consumer(STREAM, name)
-                except NotFoundError:
-                    pass
+                await forget_consumer(js, STREAM, name)
 
     return await guarded(
         check,
