@@ -26,7 +26,9 @@ __all__ = [
     "forget_consumer",
     "forget_stream",
     "guarded",
+    "no_setup_stream",
     "not_attempted",
+    "push_consumer_hint",
     "starts_at_beginning",
     "wrong",
 ]
@@ -66,6 +68,24 @@ def wrong(hint: str) -> CheckResult:
 
 def not_attempted(what: str) -> CheckResult:
     return CheckResult("not attempted", what)
+
+
+def no_setup_stream(stream: str) -> CheckResult:
+    """The hint when the stream the lesson's setup cells create (on ``events.>``) is missing."""
+    return wrong(
+        f"There is no {stream} stream. Run the lesson's setup cells first (they create "
+        f'{stream} on "events.>").'
+    )
+
+
+def push_consumer_hint(name: str, stream: str, deliver_subject: str) -> CheckResult:
+    """The hint for a push consumer (``deliver_subject`` set) where a pull consumer is wanted."""
+    return wrong(
+        f"{name!r} is a push consumer (deliver_subject={deliver_subject!r}): "
+        "the server sends its messages to that subject whether anyone reads them or not. "
+        "This exercise wants a pull consumer: leave deliver_subject out, and read it with "
+        f'`js.pull_subscribe_bind(durable="{name}", stream="{stream}")` and fetch.'
+    )
 
 
 def enum_value(value: Any) -> Any:

@@ -14,7 +14,16 @@ from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
 from ..observe import subject_matches
-from . import CheckResult, NotAttempted, call_learner, correct, enum_value, forget_consumer, wrong
+from . import (
+    CheckResult,
+    NotAttempted,
+    call_learner,
+    correct,
+    enum_value,
+    forget_consumer,
+    no_setup_stream,
+    wrong,
+)
 from .filters import SHOP_SUBJECTS
 
 __all__ = ["INVENTORY", "INVENTORY_SUBJECTS", "STREAM", "inventory"]
@@ -193,10 +202,7 @@ async def inventory(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
     try:
         await js.stream_info(STREAM)
     except NotFoundError:
-        return wrong(
-            f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
-            f'{STREAM} on "events.>").'
-        )
+        return no_setup_stream(STREAM)
     await forget_consumer(js, STREAM, INVENTORY)
 
     counts: Counter[str] = Counter()

@@ -19,6 +19,8 @@ from . import (
     enum_value,
     forget_consumer,
     guarded,
+    no_setup_stream,
+    push_consumer_hint,
     starts_at_beginning,
     wrong,
 )
@@ -77,12 +79,7 @@ def _server_refused(exc: APIError) -> CheckResult:
 def _config_hint(config: Any, first_seq: int) -> CheckResult | None:
     """A hint for what is wrong in the consumer's config, or None if it looks right."""
     if config.deliver_subject:
-        return wrong(
-            f"{FRAUD_WATCH!r} is a push consumer (deliver_subject={config.deliver_subject!r}): "
-            "the server sends its messages to that subject whether anyone reads them or not. "
-            "This exercise wants a pull consumer: leave deliver_subject out, and read it with "
-            f'`js.pull_subscribe_bind(durable="{FRAUD_WATCH}", stream="{STREAM}")` and fetch.'
-        )
+        return push_consumer_hint(FRAUD_WATCH, STREAM, config.deliver_subject)
     if not config.durable_name:
         return wrong(
             f"{FRAUD_WATCH!r} exists but is ephemeral (no durable_name): the server deletes it "
@@ -162,10 +159,7 @@ async def fraud_watch(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
         try:
             first_seq = (await js.stream_info(STREAM)).state.first_seq
         except NotFoundError:
-            return wrong(
-                f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
-                f'{STREAM} on "events.>").'
-            )
+            return no_setup_stream(STREAM)
         await forget_consumer(js, STREAM, FRAUD_WATCH)
         try:
             await call_learner(learner, js)

@@ -13,7 +13,16 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NoStreamResponseError, NotFoundError
 
-from . import CheckResult, NotAttempted, call_learner, correct, forget_consumer, guarded, wrong
+from . import (
+    CheckResult,
+    NotAttempted,
+    call_learner,
+    correct,
+    forget_consumer,
+    guarded,
+    no_setup_stream,
+    wrong,
+)
 
 __all__ = ["CONSUMER", "FILTER", "ROUNDS", "STREAM", "lag_from_metadata"]
 
@@ -126,10 +135,7 @@ async def lag_from_metadata(js: JetStreamContext, learner: Callable[..., Any]) -
         try:
             await js.stream_info(STREAM)
         except NotFoundError:
-            return wrong(
-                f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
-                f'{STREAM} on "events.>").'
-            )
+            return no_setup_stream(STREAM)
         await forget_consumer(js, STREAM, CONSUMER)
         try:
             acks = []

@@ -18,6 +18,8 @@ from . import (
     enum_value,
     forget_consumer,
     guarded,
+    no_setup_stream,
+    push_consumer_hint,
     wrong,
 )
 
@@ -34,12 +36,7 @@ SOLUTION = (
 
 def _config_hint(config: Any, since: dt.datetime) -> CheckResult | None:
     if config.deliver_subject:
-        return wrong(
-            f"{LATE_REPORT!r} is a push consumer (deliver_subject={config.deliver_subject!r}): "
-            "the server sends its messages to that subject whether anyone reads them or not. "
-            "This exercise wants a pull consumer: leave deliver_subject out, and read it with "
-            f'`js.pull_subscribe_bind(durable="{LATE_REPORT}", stream="{STREAM}")` and fetch.'
-        )
+        return push_consumer_hint(LATE_REPORT, STREAM, config.deliver_subject)
     if not config.durable_name:
         return wrong(
             f"{LATE_REPORT!r} is ephemeral (it has a name but no durable_name): the server "
@@ -96,10 +93,7 @@ async def late_report(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
         try:
             state = (await js.stream_info(STREAM)).state
         except NotFoundError:
-            return wrong(
-                f"There is no {STREAM} stream. Run the lesson's setup cells first (they create "
-                f'{STREAM} on "events.>").'
-            )
+            return no_setup_stream(STREAM)
         await forget_consumer(js, STREAM, LATE_REPORT)
         if not state.messages:
             await js.publish("events.report.before", b'{"type": "check"}')
