@@ -14,9 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
+
+from ..errors import FanoutKitError
 
 __all__ = [
+    "READ_THE_MESSAGE",
     "CheckResult",
     "NotAttempted",
     "call_learner",
@@ -29,6 +32,8 @@ __all__ = [
     "no_setup_stream",
     "not_attempted",
     "push_consumer_hint",
+    "refusal",
+    "run_setup",
     "starts_at_beginning",
     "wrong",
 ]
@@ -68,6 +73,17 @@ def wrong(hint: str) -> CheckResult:
 
 def not_attempted(what: str) -> CheckResult:
     return CheckResult("not attempted", what)
+
+
+#: The advice after a refusal the check cannot explain better: the server's text says it.
+READ_THE_MESSAGE = "Read the message: it names what it does not accept."
+
+
+def refusal(exc: APIError, what: str, advice: str) -> CheckResult:
+    """The server refused something: "The server refused <what>: <its description> (error
+    <code>). <advice>", or "The server refused: ..." when ``what`` is empty."""
+    head = f"The server refused {what}" if what else "The server refused"
+    return wrong(f"{head}: {exc.description} (error {exc.err_code}). {advice}")
 
 
 def no_setup_stream(stream: str) -> CheckResult:
@@ -173,6 +189,32 @@ async def call_learner(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
     except NotImplementedError as exc:
         raise NotAttempted(str(exc)) from exc
     return result
+
+
+async def run_setup(
+    fn: Callable[..., Any],
+    *args: Any,
+    what: str = "",
+    advice: str = READ_THE_MESSAGE,
+    refused: Callable[[APIError], CheckResult] | None = None,
+    failed: str | None = None,
+) -> CheckResult | None:
+    """Call the learner's setup function ``fn(*args)`` (through :func:`call_learner`, so a
+    stub still raises :class:`NotAttempted`) and ignore what it returns.
+
+    None if it ran; else the wrong answer. An ``APIError`` from the server gives
+    ``refusal(exc, what, advice)``, or ``refused(exc)`` for a check that explains refusals
+    itself. A ``FanoutKitError`` gives ``"<failed>: <exc>"`` if ``failed`` is given; without
+    it, a ``FanoutKitError`` propagates.
+    """
+    caught: tuple[type[Exception], ...] = (FanoutKitError,) if failed is not None else ()
+    try:
+        await call_learner(fn, *args)
+    except APIError as exc:
+        return refused(exc) if refused is not None else refusal(exc, what, advice)
+    except caught as exc:
+        return wrong(f"{failed}: {exc}")
+    return None
 
 
 async def guarded(check: Callable[[], Awaitable[CheckResult]], stub_message: str) -> CheckResult:

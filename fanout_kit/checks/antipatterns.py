@@ -8,10 +8,9 @@ from typing import Any
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import NotFoundError
 
-from ..errors import FanoutKitError
-from . import CheckResult, call_learner, correct, enum_value, forget_stream, guarded, wrong
+from . import CheckResult, correct, enum_value, forget_stream, guarded, run_setup, wrong
 
 __all__ = ["BILLING", "BILLING_FILTER", "MIN_AGE_DAYS", "STREAM", "fix_billing"]
 
@@ -171,15 +170,9 @@ async def fix_billing(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
 
     async def check() -> CheckResult:
         await forget_stream(js, STREAM)
-        try:
-            await call_learner(learner, js)
-        except APIError as exc:
-            return wrong(
-                f"The server refused your setup: {exc.description} (error {exc.err_code}). "
-                "Read the message: it names what it does not accept."
-            )
-        except FanoutKitError as exc:
-            return wrong(f"Your setup failed: {exc}")
+        hint = await run_setup(learner, js, what="your setup", failed="Your setup failed")
+        if hint is not None:
+            return hint
         try:
             stream = await js.stream_info(STREAM)
         except NotFoundError:

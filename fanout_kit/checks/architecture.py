@@ -22,6 +22,7 @@ from . import (
     enum_value,
     forget_consumer,
     no_setup_stream,
+    refusal,
     wrong,
 )
 from .filters import SHOP_SUBJECTS
@@ -168,9 +169,8 @@ def _task_ended(task: asyncio.Task[Any]) -> CheckResult:
             "counts and acks.",
         )
     if isinstance(exc, APIError):
-        return wrong(
-            f"The server refused your consumer: {exc.description} (error {exc.err_code}). "
-            f"Try `await js.add_consumer({STREAM!r}, {SOLUTION})`."
+        return refusal(
+            exc, "your consumer", f"Try `await js.add_consumer({STREAM!r}, {SOLUTION})`."
         )
     if isinstance(exc, FanoutKitError):
         return wrong(f"Setting up the service failed: {exc}")

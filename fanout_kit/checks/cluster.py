@@ -11,8 +11,7 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
-from ..errors import FanoutKitError
-from . import CheckResult, call_learner, correct, enum_value, forget_stream, guarded, wrong
+from . import CheckResult, correct, enum_value, forget_stream, guarded, refusal, run_setup, wrong
 
 __all__ = ["DURABLE", "STREAM", "orders_r3"]
 
@@ -25,6 +24,16 @@ SOLUTION = (
     f'js.add_stream(name="{STREAM}", subjects=["{SUBJECT}"], num_replicas=3) and '
     f'js.add_consumer("{STREAM}", ConsumerConfig(durable_name="{DURABLE}"))'
 )
+
+
+def _refused(exc: APIError) -> CheckResult:
+    if exc.err_code == NOT_CLUSTERED:
+        return wrong(
+            "The server says: replicas > 1 not supported in non-clustered mode. This "
+            "`js` talks to a single server, not to the cluster. Pass the `js` of the "
+            "connection to all three nodes (`cluster_nc.jetstream()` in the lesson)."
+        )
+    return refusal(exc, "", f"Try `await {SOLUTION}`.")
 
 
 def _stream_hint(config: Any) -> CheckResult | None:
@@ -109,21 +118,11 @@ async def orders_r3(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
 
     async def check() -> CheckResult:
         await forget_stream(js, STREAM)
-        try:
-            await call_learner(learner, js)
-        except APIError as exc:
-            if exc.err_code == NOT_CLUSTERED:
-                return wrong(
-                    "The server says: replicas > 1 not supported in non-clustered mode. This "
-                    "`js` talks to a single server, not to the cluster. Pass the `js` of the "
-                    "connection to all three nodes (`cluster_nc.jetstream()` in the lesson)."
-                )
-            return wrong(
-                f"The server refused: {exc.description} (error {exc.err_code}). "
-                f"Try `await {SOLUTION}`."
-            )
-        except FanoutKitError as exc:
-            return wrong(f"Creating the stream or consumer failed: {exc}")
+        hint = await run_setup(
+            learner, js, refused=_refused, failed="Creating the stream or consumer failed"
+        )
+        if hint is not None:
+            return hint
         try:
             info = await js.stream_info(STREAM)
         except NotFoundError:

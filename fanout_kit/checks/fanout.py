@@ -10,16 +10,16 @@ from typing import Any
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import NotFoundError
 
 from ..observe import AckKind, parse_ack_kind, parse_ack_subject
 from . import (
     CheckResult,
-    call_learner,
     correct,
     enum_value,
     forget_consumer,
     guarded,
+    run_setup,
     starts_at_beginning,
     wrong,
 )
@@ -132,13 +132,9 @@ async def billing_consumer(js: JetStreamContext, learner: Callable[..., Any]) ->
             await tap.stop()
 
     async def judge(tap: _AckTap, before: set[str]) -> CheckResult:
-        try:
-            await call_learner(learner, js)
-        except APIError as exc:
-            return wrong(
-                f"The server refused a request: {exc.description} (error {exc.err_code}). "
-                "Read the message: it names what it does not accept."
-            )
+        hint = await run_setup(learner, js, what="a request")
+        if hint is not None:
+            return hint
         try:
             stream = await js.stream_info(STREAM)
         except NotFoundError:

@@ -8,12 +8,10 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
-from ..errors import FanoutKitError
 from ..events import KINDS
 from ..observe import subject_matches
 from . import (
     CheckResult,
-    call_learner,
     consume,
     correct,
     enum_value,
@@ -21,6 +19,7 @@ from . import (
     guarded,
     no_setup_stream,
     push_consumer_hint,
+    run_setup,
     starts_at_beginning,
     wrong,
 )
@@ -161,12 +160,11 @@ async def fraud_watch(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
         except NotFoundError:
             return no_setup_stream(STREAM)
         await forget_consumer(js, STREAM, FRAUD_WATCH)
-        try:
-            await call_learner(learner, js)
-        except APIError as exc:
-            return _server_refused(exc)
-        except FanoutKitError as exc:
-            return wrong(f"Creating the consumer failed: {exc}")
+        hint = await run_setup(
+            learner, js, refused=_server_refused, failed="Creating the consumer failed"
+        )
+        if hint is not None:
+            return hint
         try:
             info = await js.consumer_info(STREAM, FRAUD_WATCH)
         except NotFoundError:

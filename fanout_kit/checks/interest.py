@@ -11,7 +11,17 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
-from . import CheckResult, call_learner, correct, enum_value, forget_stream, guarded, wrong
+from . import (
+    READ_THE_MESSAGE,
+    CheckResult,
+    call_learner,
+    correct,
+    enum_value,
+    forget_stream,
+    guarded,
+    refusal,
+    wrong,
+)
 
 __all__ = ["CONSUMERS", "STREAM", "SUBJECTS", "invoices_kept_for_both"]
 
@@ -107,10 +117,7 @@ async def invoices_kept_for_both(js: JetStreamContext, learner: Callable[..., An
             if hint is not None:
                 return hint
         if refused is not None:
-            return wrong(
-                f"The server refused a request: {refused.description} (error "
-                f"{refused.err_code}). Read the message: it names what it does not accept."
-            )
+            return refusal(refused, "a request", READ_THE_MESSAGE)
         if info is None:
             return wrong(
                 f"There is no stream named {STREAM!r} after your function ran. Create it with "

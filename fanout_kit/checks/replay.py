@@ -7,12 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import NotFoundError
 
-from ..errors import FanoutKitError
 from . import (
     CheckResult,
-    call_learner,
     consume,
     correct,
     enum_value,
@@ -20,6 +18,7 @@ from . import (
     guarded,
     no_setup_stream,
     push_consumer_hint,
+    run_setup,
     wrong,
 )
 
@@ -99,15 +98,16 @@ async def late_report(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
             await js.publish("events.report.before", b'{"type": "check"}')
         before = (await js.stream_info(STREAM)).state.messages
         since = dt.datetime.now(dt.UTC)
-        try:
-            await call_learner(learner, js, since)
-        except APIError as exc:
-            return wrong(
-                f"The server refused your consumer: {exc.description} (error {exc.err_code}). "
-                f"Try `await js.add_consumer({STREAM!r}, {SOLUTION})`."
-            )
-        except FanoutKitError as exc:
-            return wrong(f"Creating the consumer failed: {exc}")
+        hint = await run_setup(
+            learner,
+            js,
+            since,
+            what="your consumer",
+            advice=f"Try `await js.add_consumer({STREAM!r}, {SOLUTION})`.",
+            failed="Creating the consumer failed",
+        )
+        if hint is not None:
+            return hint
         try:
             info = await js.consumer_info(STREAM, LATE_REPORT)
         except NotFoundError:

@@ -8,7 +8,7 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
-from . import CheckResult, call_learner, correct, enum_value, forget_stream, guarded, wrong
+from . import CheckResult, correct, enum_value, forget_stream, guarded, run_setup, wrong
 
 __all__ = ["BOUNDED_STREAM", "BOUNDED_SUBJECTS", "bounded_stream"]
 
@@ -29,13 +29,14 @@ async def bounded_stream(js: JetStreamContext, learner: Callable[..., Any]) -> C
 
     async def check() -> CheckResult:
         await forget_stream(js, BOUNDED_STREAM)
-        try:
-            await call_learner(learner, js)
-        except APIError as exc:
-            return wrong(
-                f"The server refused your stream: {exc.description} (error {exc.err_code}). "
-                "Read the message: it names the field it does not accept."
-            )
+        hint = await run_setup(
+            learner,
+            js,
+            what="your stream",
+            advice="Read the message: it names the field it does not accept.",
+        )
+        if hint is not None:
+            return hint
         try:
             info = await js.stream_info(BOUNDED_STREAM)
         except NotFoundError:

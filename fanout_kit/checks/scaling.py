@@ -12,7 +12,17 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import APIError, NotFoundError
 
-from . import CheckResult, call_learner, correct, enum_value, forget_consumer, guarded, wrong
+from . import (
+    READ_THE_MESSAGE,
+    CheckResult,
+    call_learner,
+    correct,
+    enum_value,
+    forget_consumer,
+    guarded,
+    refusal,
+    wrong,
+)
 
 __all__ = ["STREAM", "THUMBNAILER", "shared_thumbnailer"]
 
@@ -150,10 +160,11 @@ async def _judge(
             "back after ack_wait, over and over, so the loop never runs dry."
         )
     except APIError as exc:
-        return wrong(
-            f"The server refused a request: {exc.description} (error {exc.err_code}). "
-            "Read the message: it names what it does not accept. (Both workers run the same "
-            "function: creating the same durable twice with the same config is fine.)"
+        return refusal(
+            exc,
+            "a request",
+            READ_THE_MESSAGE + " (Both workers run the same function: creating the same "
+            "durable twice with the same config is fine.)",
         )
 
     after = await _consumers(js)
