@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 
 import fanout_kit
+from fanout_kit.checks import forget_stream
 from fanout_kit.server import NatsServer
 
 
@@ -57,3 +59,11 @@ async def async_wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def fresh_stream(
+    js: JetStreamContext, name: str = "EVENTS", subjects: tuple[str, ...] = ("events.>",)
+) -> None:
+    """A new, empty stream ``name`` on ``subjects``: an earlier one is deleted first."""
+    await forget_stream(js, name)
+    await js.add_stream(name=name, subjects=list(subjects))

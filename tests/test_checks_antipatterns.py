@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy
-from nats.js.errors import NotFoundError
 
-from fanout_kit.checks import antipatterns
+from fanout_kit.checks import antipatterns, forget_stream
 
 from .solutions import load_solution
 
@@ -21,10 +20,7 @@ def _solution():  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 async def _clean(js):  # type: ignore[no-untyped-def]
     yield
-    try:
-        await js.delete_stream("EVENTS")
-    except NotFoundError:
-        pass
+    await forget_stream(js, "EVENTS")
 
 
 def _setup(stream=None, consumer=None):  # type: ignore[no-untyped-def]

@@ -8,11 +8,11 @@ import json
 import nats.errors
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
 from fanout_kit.checks import architecture
 from fanout_kit.events import demo_events, publish_events
 
+from .conftest import fresh_stream
 from .solutions import load_solution
 
 BOTH = ["events.order.created", "events.order.shipped"]
@@ -27,11 +27,7 @@ async def _events(js, monkeypatch):  # type: ignore[no-untyped-def]
     # Wrong answers that never catch up make the check wait out its timeouts: keep them short.
     monkeypatch.setattr(architecture, "IDLE_TIMEOUT", 1.0)
     monkeypatch.setattr(architecture, "STOP_TIMEOUT", 1.0)
-    try:
-        await js.delete_stream("EVENTS")
-    except NotFoundError:
-        pass
-    await js.add_stream(name="EVENTS", subjects=["events.>"])
+    await fresh_stream(js)
     await publish_events(js, demo_events(60, seed=38))
     yield
     await js.delete_stream("EVENTS")

@@ -14,7 +14,7 @@ from nats.js.api import ConsumerConfig, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 import fanout_kit
-from fanout_kit.checks import cluster
+from fanout_kit.checks import cluster, forget_stream
 from fanout_kit.server import NatsServer, get_json
 
 from .solutions import load_solution
@@ -85,10 +85,7 @@ async def cjs(nodes: list[NatsServer]) -> AsyncIterator:  # type: ignore[type-ar
     client = await fanout_kit.connect(",".join(s.url for s in nodes))
     js = client.jetstream()
     yield js
-    try:
-        await js.delete_stream(cluster.STREAM)
-    except NotFoundError:
-        pass
+    await forget_stream(js, cluster.STREAM)
     await client.close()
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
 from fanout_kit.checks import fanout
 
+from .conftest import fresh_stream
 from .solutions import load_solution
 
 
@@ -18,11 +18,7 @@ def _solution():  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 async def events(js):  # type: ignore[no-untyped-def]
     """A fresh EVENTS with 10 messages; removed afterwards."""
-    try:
-        await js.delete_stream("EVENTS")
-    except NotFoundError:
-        pass
-    await js.add_stream(name="EVENTS", subjects=["events.>"])
+    await fresh_stream(js)
     for i in range(10):
         await js.publish("events.order.created", f"order {i}".encode())
     yield

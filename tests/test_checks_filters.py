@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
 from fanout_kit import observe
 from fanout_kit.checks import consume, filters
 from fanout_kit.events import demo_events, publish_events
 
+from .conftest import fresh_stream
 from .solutions import load_solution
 
 
@@ -21,11 +21,7 @@ def _solution():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(autouse=True)
 async def _events(js):  # type: ignore[no-untyped-def]
-    try:
-        await js.delete_stream("EVENTS")
-    except NotFoundError:
-        pass
-    await js.add_stream(name="EVENTS", subjects=["events.>"])
+    await fresh_stream(js)
     await publish_events(js, demo_events(50, seed=3))
     yield
     await js.delete_stream("EVENTS")

@@ -6,9 +6,8 @@ import asyncio
 
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy
-from nats.js.errors import NotFoundError
 
-from fanout_kit.checks import interest
+from fanout_kit.checks import forget_stream, interest
 
 from .solutions import load_solution
 
@@ -20,10 +19,7 @@ def _solution():  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 async def _clean(js):  # type: ignore[no-untyped-def]
     yield
-    try:
-        await js.delete_stream("INVOICES")
-    except NotFoundError:
-        pass
+    await forget_stream(js, "INVOICES")
 
 
 def _maker(  # type: ignore[no-untyped-def]

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
-from nats.js.errors import NotFoundError
 
-from fanout_kit.checks import lag
+from fanout_kit.checks import forget_stream, lag
 from fanout_kit.events import demo_events, publish_events
 
+from .conftest import fresh_stream
 from .solutions import load_solution
 
 
 @pytest.fixture(autouse=True)
 async def _events(js):  # type: ignore[no-untyped-def]
-    with _suppress():
-        await js.delete_stream("EVENTS")
-    await js.add_stream(name="EVENTS", subjects=["events.>"])
+    await fresh_stream(js)
     await publish_events(js, demo_events(30))
     yield
-    with _suppress():
-        await js.delete_stream("EVENTS")
-
-
-def _suppress() -> contextlib.suppress:
-    return contextlib.suppress(NotFoundError)
+    await forget_stream(js, "EVENTS")
 
 
 async def _no_check_consumer(js) -> bool:  # type: ignore[no-untyped-def]

@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy, ReplayPolicy
-from nats.js.errors import NotFoundError
 
-from fanout_kit.checks import replay
+from fanout_kit.checks import forget_stream, replay
 from fanout_kit.events import demo_events, publish_events
 
+from .conftest import fresh_stream
 from .solutions import load_solution
 
 
@@ -18,23 +18,12 @@ def _solution():  # type: ignore[no-untyped-def]
     return load_solution("04-real-time-and-replay")
 
 
-async def _reset(js) -> None:  # type: ignore[no-untyped-def]
-    try:
-        await js.delete_stream("EVENTS")
-    except NotFoundError:
-        pass
-    await js.add_stream(name="EVENTS", subjects=["events.>"])
-
-
 @pytest.fixture(autouse=True)
 async def _events(js):  # type: ignore[no-untyped-def]
-    await _reset(js)
+    await fresh_stream(js)
     await publish_events(js, demo_events(20))
     yield
-    try:
-        await js.delete_stream("EVENTS")
-    except NotFoundError:
-        pass
+    await forget_stream(js, "EVENTS")
 
 
 def _maker(start=lambda since: since, **config):  # type: ignore[no-untyped-def]
@@ -71,7 +60,7 @@ async def test_solution_is_accepted_twice_and_on_an_empty_stream(js) -> None:  #
     solve = _solution().make_late_report
     assert (await replay.late_report(js, solve)).ok
     assert (await replay.late_report(js, solve)).ok
-    await _reset(js)
+    await fresh_stream(js)
     result = await replay.late_report(js, solve)
     assert result.ok, result
     assert "none of the 1 before" in result.message

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from nats.js.api import RePublish, StreamConfig
-from nats.js.errors import NotFoundError
 
-from fanout_kit.checks import republish
+from fanout_kit.checks import forget_stream, republish
 
 from .solutions import load_solution
 
@@ -19,10 +18,7 @@ def _solution():  # type: ignore[no-untyped-def]
 
 async def _delete(js, *names: str) -> None:  # type: ignore[no-untyped-def]
     for name in names:
-        try:
-            await js.delete_stream(name)
-        except NotFoundError:
-            pass
+        await forget_stream(js, name)
 
 
 @pytest.fixture(autouse=True)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from nats.js.api import DiscardPolicy, RetentionPolicy
-from nats.js.errors import NotFoundError
 
-from fanout_kit.checks import retention
+from fanout_kit.checks import forget_stream, retention
 
 from .solutions import load_solution
 
@@ -18,10 +17,7 @@ def _solution():  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 async def _clean(js):  # type: ignore[no-untyped-def]
     yield
-    try:
-        await js.delete_stream("BOUNDED")
-    except NotFoundError:
-        pass
+    await forget_stream(js, "BOUNDED")
 
 
 def _maker(**overrides):  # type: ignore[no-untyped-def]

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
-from fanout_kit.checks import scaling
+from fanout_kit.checks import forget_stream, scaling
 
+from .conftest import fresh_stream
 from .solutions import load_solution
 
 EVENTS = 50  # more than max_ack_pending=20, so a worker that never acks stalls
@@ -22,18 +22,11 @@ def _solution():  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 async def events(js):  # type: ignore[no-untyped-def]
     """A fresh EVENTS with 50 messages; removed afterwards."""
-    try:
-        await js.delete_stream("EVENTS")
-    except NotFoundError:
-        pass
-    await js.add_stream(name="EVENTS", subjects=["events.>"])
+    await fresh_stream(js)
     for i in range(EVENTS):
         await js.publish("events.order.created", f"order {i}".encode())
     yield
-    try:
-        await js.delete_stream("EVENTS")
-    except NotFoundError:
-        pass
+    await forget_stream(js, "EVENTS")
 
 
 def _learner(

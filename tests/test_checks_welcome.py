@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from nats.js.errors import NotFoundError
 
 from fanout_kit.checks import welcome
 
+from .conftest import fresh_stream
 from .solutions import load_solution
 
 
 @pytest.fixture(autouse=True)
 async def _welcome_stream(js):  # type: ignore[no-untyped-def]
-    try:
-        await js.delete_stream("WELCOME")
-    except NotFoundError:
-        pass
-    await js.add_stream(name="WELCOME", subjects=["welcome.>"])
+    await fresh_stream(js, "WELCOME", ("welcome.>",))
     await js.publish("welcome.first", b"hello")
     yield
     await js.delete_stream("WELCOME")
