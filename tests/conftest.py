@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
 from nats.aio.client import Client
@@ -67,3 +68,10 @@ async def fresh_stream(
     """A new, empty stream ``name`` on ``subjects``: an earlier one is deleted first."""
     await forget_stream(js, name)
     await js.add_stream(name=name, subjects=list(subjects))
+
+
+def assert_wrong(result: Any, phrases: Iterable[str]) -> None:
+    """``result`` (a CheckResult) is a wrong answer whose hint contains every phrase."""
+    assert result.status == "wrong", result
+    for phrase in phrases:
+        assert phrase in result.message, (phrase, result.message)
