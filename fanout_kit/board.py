@@ -822,11 +822,12 @@ class Board:
             for s in seqs
         )
         cols = (*COLUMNS, "lag", "worker")
+        # The numbers come first and the message strip last: in a narrow window the strip
+        # scrolls sideways, and the numbers (what the CLI shows) stay in view.
         rows = [
             '<tr><th class="n">stream</th>'
-            f'<td class="n"><div class="fk-cells">{more}{strip}</div></td>'
             + "".join(f"<th>{c}</th>" for c in cols)
-            + "</tr>"
+            + f'<td class="n"><div class="fk-cells">{more}{strip}</div></td></tr>'
         ]
         for name in self.consumers:
             c = m.consumers[name]
@@ -843,12 +844,12 @@ class Board:
             mx = c.max_ack_pending
             rows.append(
                 f'<tr><th class="n">{esc(name)}<br><small>{esc(filt)}</small></th>'
-                f'<td class="n"><div class="fk-cells">{prefix}{cells}</div></td>'
                 f"<td>{nums['delivered']:,}</td><td>{nums['ack_floor']:,}</td>"
                 f"<td>{nums['num_ack_pending']:,}{f' of {mx:,}' if mx > 0 else ''}</td>"
                 f"<td>{nums['num_redelivered']:,}</td><td>{nums['num_pending']:,}</td>"
                 f"<td>{nums['num_waiting']:,}</td><td>{_sparkline(list(c.lag_history))}</td>"
-                f"<td>{worker.state if worker else '—'}</td></tr>"
+                f"<td>{worker.state if worker else '—'}</td>"
+                f'<td class="n"><div class="fk-cells">{prefix}{cells}</div></td></tr>'
             )
         return (
             f'<div class="fk-board"><div>{head}</div><table>{"".join(rows)}</table></div>'

@@ -50,9 +50,9 @@ READ_BOARD = """() => {
         const name = tr.querySelector('th').childNodes[0].textContent.trim();
         const td = tr.querySelectorAll('td');
         out[name] = {
-            delivered: num(td[1].textContent), ack_floor: num(td[2].textContent),
-            num_ack_pending: num(td[3].textContent.split(' of ')[0]),
-            num_redelivered: num(td[4].textContent), num_pending: num(td[5].textContent),
+            delivered: num(td[0].textContent), ack_floor: num(td[1].textContent),
+            num_ack_pending: num(td[2].textContent.split(' of ')[0]),
+            num_redelivered: num(td[3].textContent), num_pending: num(td[4].textContent),
         };
     }
     return out;
@@ -104,6 +104,12 @@ def test_board_is_live_in_a_real_browser_and_ends_equal_to_the_server(tmp_path) 
                 }"""
             )
             assert index >= 0, f"{BOARD_LESSON} has no Board.watch cell"
+            # The saved notebook already shows a board (its stored widget state): clear it, so
+            # every board on the page below comes from this run's kernel.
+            page.evaluate(
+                "() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')"
+            )
+            page.wait_for_function("() => !document.querySelector('.fk-board')")
             page.evaluate(
                 """(i) => {
                     const nb = window.jupyterapp.shell.currentWidget.content;
@@ -112,8 +118,16 @@ def test_board_is_live_in_a_real_browser_and_ends_equal_to_the_server(tmp_path) 
                 }""",
                 index,
             )
+            page.wait_for_function(
+                """(i) => {
+                    const nb = window.jupyterapp.shell.currentWidget.content;
+                    return nb.widgets[i].model.executionCount !== null &&
+                        document.querySelector('.fk-board table') !== null;
+                }""",
+                arg=index,
+                timeout=120_000,
+            )
             wait_until_idle_after_run(page)
-            page.wait_for_selector(".fk-board table", timeout=60_000)
             before = page.evaluate(READ_BOARD)
             assert before, "the board shows no consumers"
             worker_on = sorted(before)[0]
@@ -140,7 +154,8 @@ def test_board_is_live_in_a_real_browser_and_ends_equal_to_the_server(tmp_path) 
                 "the worker started from the board's controls consumed nothing"
             )
             ARTIFACTS.mkdir(exist_ok=True)
-            page.locator(".fk-board").first.scroll_into_view_if_needed()
+            # The board's HTML is replaced on every draw, so scroll its (stable) cell instead.
+            page.locator(".jp-Notebook .jp-Cell").nth(index).scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "board.png"))
     finally:
         lab.interrupt()
