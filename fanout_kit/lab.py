@@ -143,9 +143,10 @@ def run_lab(
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signum)
 
-    # Ctrl-C reaches JupyterLab directly (same process group); we keep waiting for it to
-    # finish its own shutdown, then stop the server. SIGTERM is passed on.
-    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGINT and SIGTERM are passed on to JupyterLab, and we keep waiting for it to finish
+    # its own shutdown, then stop the server. (A terminal's Ctrl-C reaches JupyterLab directly
+    # too, so one Ctrl-C stops the lab without JupyterLab's "are you sure?" prompt.)
+    old_int = signal.signal(signal.SIGINT, forward)
     old_term = signal.signal(signal.SIGTERM, forward)
     try:
         return proc.wait()

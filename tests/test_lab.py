@@ -92,3 +92,20 @@ async def test_sigkill_of_the_lab_leaves_nothing_running(tmp_path) -> None:
     finally:
         if lab.proc.poll() is None:
             lab.interrupt()
+
+
+async def test_sigint_to_the_lab_process_alone_stops_everything(tmp_path) -> None:
+    """`kill -INT <pid of fanout-kit lab>` (not the whole group, as a terminal would)."""
+    import signal
+
+    lab = start_lab(tmp_path, "--store", str(tmp_path / "store"))
+    try:
+        lab.wait_ready()
+        server_pid = lab.nats_pid()
+        lab.proc.send_signal(signal.SIGINT)
+        lab.proc.wait(timeout=60)
+        wait_until(lambda: not _pid_alive(server_pid), what="the lab's nats-server to stop")
+        assert "nats-server stopped" in lab.output()
+    finally:
+        if lab.proc.poll() is None:
+            lab.interrupt()
