@@ -79,34 +79,18 @@ def parse_ack_subject(subject: str) -> AckSubject | None:
     if not subject.startswith(_ACK_PREFIX):
         return None
     tokens = subject.split(".")
-    n = len(tokens)
+    if len(tokens) == 9:
+        at, domain, account = 2, None, None
+    elif len(tokens) in (11, 12):
+        at, domain, account = 4, (None if tokens[2] == "_" else tokens[2]), tokens[3]
+    else:
+        return None
+    stream, consumer = tokens[at], tokens[at + 1]
     try:
-        if n == 9:
-            return AckSubject(
-                tokens[2],
-                tokens[3],
-                int(tokens[4]),
-                int(tokens[5]),
-                int(tokens[6]),
-                int(tokens[7]),
-                int(tokens[8]),
-            )
-        if n in (11, 12):
-            domain = None if tokens[2] == "_" else tokens[2]
-            return AckSubject(
-                tokens[4],
-                tokens[5],
-                int(tokens[6]),
-                int(tokens[7]),
-                int(tokens[8]),
-                int(tokens[9]),
-                int(tokens[10]),
-                domain,
-                tokens[3],
-            )
+        numbers = [int(t) for t in tokens[at + 2 : at + 7]]
     except ValueError:
         return None
-    return None
+    return AckSubject(stream, consumer, *numbers, domain=domain, account_hash=account)
 
 
 class AckKind(enum.Enum):
