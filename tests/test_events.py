@@ -14,6 +14,7 @@ import ipywidgets
 import pytest
 from nats.js.api import PubAck
 
+from fanout_kit.errors import FanoutKitError
 from fanout_kit.events import (
     BASE_TIME,
     KINDS,
@@ -105,22 +106,30 @@ def test_kinds_prefix_and_start() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "word"),
+    ("kwargs", "error", "param", "words"),
     [
-        ({"n": -1}, "n must"),
-        ({"n": 2.5}, "n must"),
-        ({"n": 3, "kinds": ("order", "shipping")}, "shipping"),
-        ({"n": 3, "kinds": ()}, "Fix"),
-        ({"n": 3, "prefix": "events.>"}, "prefix"),
-        ({"n": 3, "prefix": ""}, "prefix"),
-        ({"n": 3, "start": dt.datetime(2026, 1, 1)}, "timezone"),
+        ({"n": -1}, ValueError, "n", ["n=-1", ">= 0"]),
+        ({"n": 2.5}, TypeError, "n", ["n=2.5", "whole number"]),
+        ({"n": "10"}, TypeError, "n", ["n='10'", "whole number"]),
+        ({"n": True}, TypeError, "n", ["n=True"]),
+        ({"n": 3, "seed": "x"}, TypeError, "seed", ["seed='x'"]),
+        ({"n": 3, "kinds": ("order", "shipping")}, ValueError, "kinds", ["shipping"]),
+        ({"n": 3, "kinds": ()}, ValueError, "kinds", ["empty"]),
+        ({"n": 3, "kinds": 5}, TypeError, "kinds", ["kinds=5"]),
+        ({"n": 3, "prefix": "events.>"}, ValueError, "prefix", ["prefix='events.>'"]),
+        ({"n": 3, "prefix": ""}, ValueError, "prefix", ["prefix"]),
+        ({"n": 3, "prefix": 7}, TypeError, "prefix", ["prefix=7"]),
+        ({"n": 3, "start": dt.datetime(2026, 1, 1)}, ValueError, "start", ["timezone"]),
+        ({"n": 3, "start": "2026-01-01"}, TypeError, "start", ["start='2026-01-01'"]),
     ],
 )
-def test_generator_validation(kwargs: dict, word: str) -> None:
-    with pytest.raises(ValueError) as exc:
+def test_generator_validation(kwargs: dict, error: type, param: str, words: list[str]) -> None:
+    with pytest.raises(error) as exc:
         demo_events(**kwargs)
-    assert word in str(exc.value)
-    assert "Fix" in str(exc.value)
+    assert isinstance(exc.value, FanoutKitError)
+    assert exc.value.param == param  # type: ignore[attr-defined]
+    for word in [*words, "Fix"]:
+        assert word in str(exc.value), str(exc.value)
 
 
 # --------------------------------------------------------------------- publisher
