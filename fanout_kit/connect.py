@@ -149,8 +149,10 @@ async def _reachable(servers: list[str], timeout: float) -> bool:
 
 
 def _is_refusal(exc: BaseException) -> bool:
+    """The server said no to the credentials (not "Authentication Timeout": a slow client
+    under load can hit that, and a retry may well succeed)."""
     text = str(exc).lower()
-    return "authorization" in text or "authentication" in text
+    return ("authorization" in text or "authentication" in text) and "timeout" not in text
 
 
 async def connect(

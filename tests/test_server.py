@@ -391,7 +391,7 @@ class FakeKernel32:
         return 1
 
     def OpenProcess(self, access: int, inherit: bool, pid: int) -> int:
-        if not REAL_ALIVE(pid):
+        if not real_alive(pid):
             return 0
         handle = 1000 + len(self.handles)
         self.handles[handle] = pid
@@ -402,7 +402,7 @@ class FakeKernel32:
         return 1
 
     def GetExitCodeProcess(self, handle: int, code: object) -> int:
-        alive = REAL_ALIVE(self.handles[handle])
+        alive = real_alive(self.handles[handle])
         code._obj.value = 259 if alive else 0  # type: ignore[attr-defined]  # STILL_ACTIVE
         return 1
 
@@ -415,7 +415,8 @@ class FakeKernel32:
         return 1
 
 
-def REAL_ALIVE(pid: int) -> bool:  # noqa: N802 - this machine's answer, whatever the probe says
+def real_alive(pid: int) -> bool:
+    """This machine's answer, whatever the platform probe says."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
