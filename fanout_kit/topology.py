@@ -128,7 +128,8 @@ def validate_subject(value: object, field: str = "subject", *, wildcards: bool =
     if not isinstance(value, str) or not value:
         error = TopologyError if isinstance(value, str) else TopologyTypeError
         raise error(
-            f"{field} must be a non-empty subject string such as 'events.>', got {value!r}.",
+            f"{field} must be a non-empty subject string, got {value!r}. "
+            f"Fix: e.g. {field}='events.>'.",
             field=field,
         )
     if any(ch.isspace() for ch in value):
