@@ -62,6 +62,10 @@ class PublishError(FanoutKitError):
     """A publish was not stored by any stream (or its ack did not arrive)."""
 
 
+# json.dumps(data, separators=(",", ":")) without building an encoder for every event.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 @dataclass(frozen=True)
 class Event:
     """One demo event: where it goes (``subject``), what it says (``data``) and its bytes.
@@ -74,7 +78,7 @@ class Event:
     payload: bytes = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "payload", json.dumps(self.data, separators=(",", ":")).encode())
+        object.__setattr__(self, "payload", _compact_json(self.data).encode())
 
 
 # --------------------------------------------------------------------------- generator
@@ -146,7 +150,11 @@ def _order_number(order: dict[str, Any]) -> int:
 
 
 def _iso(t: dt.datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    """``t`` as ISO-8601 with milliseconds and a Z (the demo clock runs in UTC)."""
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+        f".{t.microsecond // 1000:03d}Z"
+    )
 
 
 class _Pool(Generic[K, V]):
