@@ -692,7 +692,7 @@ class NatsServer:
         self._release_lifeline()
         if self._store_lock is None:
             _check_store_dir(self.store_dir)
-            self._store_lock = _lock_store(self.store_dir)
+            self._store_lock = await _lock_store(self.store_dir)
         try:
             await self._spawn(ready_timeout)
         except BaseException:
@@ -715,28 +715,39 @@ class NatsServer:
 # --------------------------------------------------------------------------- store lock
 
 
-def _lock_store(store: Path) -> int:
+async def _lock_store(store: Path) -> int:
     """Hold an exclusive lock on ``store`` so two kit servers never share one JetStream store.
 
     nats-server itself would start a second server on the same folder and both would write to
     it. The lock dies with this process (and, on POSIX, with the server that inherits it), so
-    a crash never leaves a store locked.
+    a crash never leaves a store locked. When the holder's owner has died, its server is on
+    its way out (killed with its owner, or by the reaper): wait for it, up to STOP_TIMEOUT.
     """
     path = store / _LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + STOP_TIMEOUT
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o600)
-        if processes.lock_fd(fd):
-            starting = {"owner_pid": os.getpid(), "server_pid": 0, "url": ""}
-            processes.write_at_start(fd, json.dumps(starting))
-            return fd
-        holder = processes.read_at_start(fd)
+        while not processes.lock_fd(fd):
+            holder = processes.read_at_start(fd)
+            if not _orphaned(holder) or time.monotonic() > deadline:
+                raise ServerStartError(_holder_message(store, holder))
+            await asyncio.sleep(0.01)
+        starting = {"owner_pid": os.getpid(), "server_pid": 0, "url": ""}
+        processes.write_at_start(fd, json.dumps(starting))
+        return fd
     except BaseException:
         os.close(fd)
         raise
-    os.close(fd)
-    raise ServerStartError(_holder_message(store, holder))
+
+
+def _orphaned(holder_text: str) -> bool:
+    """True when the lock holder recorded in the lock file has an owner that is gone."""
+    try:
+        return not _pid_alive(int(json.loads(holder_text)["owner_pid"]))
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def _holder_message(store: Path, holder_text: str) -> str:
@@ -854,7 +865,7 @@ async def start_server(
             extra_args=args,
             name=name,
         )
-        server._store_lock = _lock_store(store)
+        server._store_lock = await _lock_store(store)
         await server._spawn(ready_timeout)
     except BaseException:
         if server is not None:

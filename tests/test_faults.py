@@ -292,10 +292,19 @@ async def test_after_its_owner_is_sigkilled_the_store_is_free_once_its_server_is
     child.send_signal(signal.SIGKILL)
     child.wait()
     async with await fanout_kit.start_server(store_dir=store) as second:
-        # The lock lives until the old server itself is gone (it inherits it), so the new
-        # server can only have started after the old one stopped writing.
-        assert not _pid_alive(old_pid)
+        # The lock lives until the old server has closed its files (it inherits the lock), so
+        # the new server can only have started after the old one could no longer write.
+        assert _holds_no_files(old_pid)
         assert second.running
+    wait_until(lambda: not _pid_alive(old_pid), what="the old server to be gone")
+
+
+def _holds_no_files(pid: int) -> bool:
+    """True when process ``pid`` is gone or exiting with every file closed (Linux /proc)."""
+    try:
+        return not any(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return True
 
 
 async def test_two_starts_at_once_on_one_store(store: Path) -> None:
