@@ -494,3 +494,15 @@ async def test_on_windows_a_job_object_and_msvcrt_lock_guard_the_server(windows,
     assert kernel32.handles == {}, "every process handle was closed"
     assert processes.args_of(os.getpid()) is None, "no command lines on Windows: reap nothing"
     assert runtime_dir() == tmp_path / "fanout-kit-Ada_Lovelace"
+
+
+async def test_a_config_file_that_listens_beyond_loopback_is_stopped(tmp_path) -> None:
+    """Flags are checked before the start; a config file's listeners are checked after it,
+    from /proc: a websocket block without a host listens on every interface."""
+    conf = tmp_path / "wide.conf"
+    conf.write_text("websocket { port: -1, no_tls: true }\n")
+    before = set(runtime_dir().iterdir())
+    with pytest.raises(ServerStartError, match="listened beyond loopback") as info:
+        await start_server(extra_args=["-c", str(conf)])
+    assert "binds 127.0.0.1 only" in str(info.value)
+    assert set(runtime_dir().iterdir()) <= before
