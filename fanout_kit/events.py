@@ -78,6 +78,18 @@ class Event:
     payload: bytes = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.subject, str) or not self.subject:
+            raise KitTypeError(
+                f"subject={describe(self.subject)} must be a non-empty subject string. "
+                "Fix: e.g. Event('events.order.created', {'id': 1}).",
+                param="subject",
+            )
+        if not isinstance(self.data, dict):
+            raise KitTypeError(
+                f"data={describe(self.data)} is a {type(self.data).__name__}; it must be a dict "
+                "(it is sent as JSON). Fix: e.g. Event('events.order.created', {'id': 1}).",
+                param="data",
+            )
         object.__setattr__(self, "payload", _compact_json(self.data).encode())
 
 

@@ -38,9 +38,9 @@ from types import TracebackType
 from typing import Any
 
 from . import processes
-from .errors import KitValueError, ServerStartError
+from .errors import KitTypeError, KitValueError, ServerStartError
 from .server_flags import check_extra_args, flag_values, shown_args
-from .validate import check_int, check_path, check_seconds, check_str
+from .validate import check_int, check_path, check_seconds, check_str, describe
 
 __all__ = [
     "NatsServer",
@@ -259,6 +259,12 @@ def listening_addresses(pid: int) -> list[str]:
 
 def loopback_only(addresses: list[str]) -> bool:
     """True when there is at least one address and every one is on the loopback interface."""
+    if not isinstance(addresses, list | tuple) or not all(isinstance(a, str) for a in addresses):
+        raise KitTypeError(
+            f"addresses={describe(addresses)} must be a list of 'host:port' strings. "
+            "Fix: e.g. loopback_only(listening_addresses(server.pid)).",
+            param="addresses",
+        )
     return bool(addresses) and all(
         a.startswith("127.") or a.startswith("0000:0000:0000:0000:0000:0000:0000:0001")
         for a in addresses

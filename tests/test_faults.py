@@ -33,7 +33,13 @@ from nats.js.api import PubAck
 
 import fanout_kit
 from fanout_kit.errors import FanoutKitError, ServerStartError
-from fanout_kit.server import _pid_alive, get_json, listening_addresses, runtime_dir
+from fanout_kit.server import (
+    _pid_alive,
+    get_json,
+    listening_addresses,
+    loopback_only,
+    runtime_dir,
+)
 
 from .conftest import async_wait_until, wait_until
 
@@ -409,6 +415,12 @@ BAD_INPUT: list[tuple[str, Call, type[Exception], str, list[str]]] = [
     ("get_json int", lambda nc, js, t: get_json(5), TypeError, "url", ["url=5"]),
     ("listening pid str", lambda nc, js, t: listening_addresses("1"), TypeError, "pid",
      ["pid='1'"]),
+    ("loopback_only str", lambda nc, js, t: loopback_only("127.0.0.1:4222"), TypeError,
+     "addresses", ["list of 'host:port' strings"]),
+    ("event subject", lambda nc, js, t: fanout_kit.Event(5, {}), TypeError, "subject",
+     ["subject=5"]),
+    ("event data", lambda nc, js, t: fanout_kit.Event("a.b", b"{}"), TypeError, "data",
+     ["data=b'{}'", "dict"]),
 ]  # fmt: skip
 
 
