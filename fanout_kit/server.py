@@ -435,9 +435,14 @@ class NatsServer:
             processes.write_at_start(self._store_lock, json.dumps(holder))
 
     def _check_loopback(self) -> None:
-        """Linux: verify from /proc that nothing listens beyond loopback (a config file's
-        ``listen``, ``websocket`` or ``leafnodes`` block could ask for it)."""
-        if processes.platform() != "linux" or not Path(f"/proc/{self.pid}/fd").is_dir():
+        """Linux: verify from /proc that nothing listens beyond loopback when a config file is
+        in play (its ``listen``, ``websocket`` or ``leafnodes`` blocks could ask for it; flags
+        were checked before the start). Reading /proc/net/tcp costs milliseconds, so only then.
+        """
+        config = {f for f, _, _ in flag_values(self.extra_args)} & {"c", "config"}
+        if not config or processes.platform() != "linux":
+            return
+        if not Path(f"/proc/{self.pid}/fd").is_dir():
             return
         with contextlib.suppress(OSError):
             addresses = listening_addresses(self.pid)
