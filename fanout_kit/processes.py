@@ -97,12 +97,14 @@ def die_with_parent_hook(sig: int | None = None) -> Callable[[], None] | None:
     """
     if not _has_pdeathsig():
         return None
+    import ctypes
+
+    # Looked up here, in the parent: the child between fork and exec should only make the call.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
     chosen = int(sig if sig is not None else getattr(signal, "SIGKILL", 9))
 
     def arm() -> None:  # pragma: no cover - runs in the child between fork and exec
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, chosen, 0, 0, 0)
+        prctl(PR_SET_PDEATHSIG, chosen, 0, 0, 0)
 
     return arm
 
