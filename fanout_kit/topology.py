@@ -403,6 +403,13 @@ def _translate(
             "max_age (both in seconds), e.g. duplicate_window=60 with max_age=3600, or leave "
             "duplicate_window out: the server then uses 2 minutes, or max_age if shorter."
         )
+    elif code == 10049 and "creating store" in desc:
+        fix = (
+            "The server could not create the stream's files in its store folder (a full disk, "
+            "too many open files, or the folder removed under it); its log says which. Fix: "
+            "check free disk space and the server's log, then try again; `fanout-kit doctor` "
+            "checks the bundled server."
+        )
     elif code == 10026 or "maximum consumers" in desc:
         fix = (
             "A stream takes at most 1000 consumers by default (the server's "
