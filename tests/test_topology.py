@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,7 @@ import pytest
 from nats.js.api import ConsumerConfig, ConsumerInfo, RePublish, StreamInfo
 from nats.js.errors import NotFoundError
 
+import fanout_kit
 from fanout_kit.errors import FanoutKitError
 from fanout_kit.topology import (
     TopologyError,
@@ -525,3 +527,23 @@ async def test_wrong_types_are_type_errors_too(js, call, field: str) -> None:  #
 async def test_a_client_instead_of_jetstream(nc) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(TypeError, match=r"Fix: pass nc.jetstream\(\)"):
         await ensure_stream(nc, "NEVER", "n.>")
+
+
+async def test_a_store_the_server_cannot_write_is_explained() -> None:
+    """Error 10049: the server could not create the stream's files (here its streams folder
+    was replaced by a file; a full disk or too many open files read the same)."""
+    async with await fanout_kit.start_server() as srv:
+        nc = await fanout_kit.connect(srv.url)
+        try:
+            js = nc.jetstream()
+            await ensure_stream(js, "FIRST", "first.>")
+            streams = srv.store_dir / "jetstream" / "$G" / "streams"
+            shutil.rmtree(streams)
+            streams.write_text("not a folder")
+            with pytest.raises(TopologyError) as exc:
+                await ensure_stream(js, "SECOND", "second.>")
+            assert exc.value.err_code == 10049
+            assert "could not create the stream's files" in str(exc.value)
+            assert "check the field" not in str(exc.value)
+        finally:
+            await nc.close()
