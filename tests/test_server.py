@@ -190,7 +190,7 @@ async def test_a_leftover_from_a_crash_is_reaped_and_strangers_are_not() -> None
     assert _pid_alive(leftover)
     # A stranger: a record whose pid is a live process that is not a kit server.
     stranger = subprocess.Popen(["sleep", "600"])
-    fake = runtime_dir() / "stranger-record"
+    fake = runtime_dir() / f"stranger-{os.getpid()}"  # other test runs share the folder
     fake.mkdir()
     (fake / "server.json").write_text(
         json.dumps({"owner_pid": 2**22 + 1, "server_pid": stranger.pid, "binary": "x"})
