@@ -49,10 +49,16 @@ async def _doctor() -> list[str]:
             problems.append("JetStream is not enabled on the bundled server.")
         else:
             print("JetStream     enabled")
-        addresses = listening_addresses(server.pid)
-        print(f"listening     {', '.join(addresses) or 'nothing found'}")
-        if not loopback_only(addresses):
-            problems.append(f"The server listens beyond loopback: {addresses}.")
+        try:
+            addresses = listening_addresses(server.pid)
+        except NotImplementedError:
+            print("listening     not checked on this system (the kit binds 127.0.0.1)")
+        else:
+            print(f"listening     {', '.join(addresses) or 'nothing found'}")
+            if not loopback_only(addresses):
+                problems.append(f"The server listens beyond loopback: {addresses}.")
+        guard = server.lifeline.method if server.lifeline else "none"
+        print(f"orphans       the server dies with its owner ({_GUARDS.get(guard, guard)})")
         from .connect import connect
 
         client = await connect(server.url)
@@ -64,6 +70,13 @@ async def _doctor() -> list[str]:
     finally:
         await server.stop()
     return problems
+
+
+_GUARDS = {
+    "pdeathsig": "Linux parent-death signal",
+    "watchdog": "a watchdog process",
+    "job": "a Windows job object",
+}
 
 
 def _doctor_main() -> int:
@@ -83,7 +96,10 @@ def _server_main(store: Path | None) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except NotImplementedError:  # Windows: no signal handlers on the loop
+                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
         print(f"nats-server {server.version} (pid {server.pid})")
         print(f"  client      {server.url}")
         print(f"  monitoring  {server.monitoring_url}")

@@ -3,6 +3,14 @@
 Where the server comes from, in order: the ``url`` you pass, else ``NATS_URL`` (set by
 ``make lab`` so every notebook shares one server), else a server private to this kernel,
 started on first use and stopped when the kernel ends.
+
+Two promises about the connection. Nothing there at first fails fast (a TCP probe, then the
+handshake within ``timeout``), instead of nats-py's two-minute retry loop. Once connected, the
+client keeps reconnecting while the server is away, until you close it, so a restart or an
+outage shows as ``nc.is_reconnecting`` and ends by itself when the server returns.
+
+Credentials embedded in a URL (``nats://alice:secret@host``) never appear in a message or a
+log line: URLs are shown with ``***`` in place of the user info.
 """
 
 from __future__ import annotations
@@ -11,19 +19,23 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import nats
 from nats.aio.client import Client
 
-from .errors import ConnectError
+from .errors import ConnectError, KitTypeError, KitValueError
 from .server import NatsServer, start_server
+from .validate import check_seconds, check_str, describe, redact_url, scrub, secrets_in
 
-__all__ = ["connect", "kernel_server", "resolve_url"]
+__all__ = ["CONNECT_TIMEOUT", "RECONNECT_WAIT", "connect", "kernel_server", "resolve_url"]
 
 log = logging.getLogger("fanout_kit")
 CONNECT_TIMEOUT = 2.0
+#: Seconds between reconnect attempts while the server is away (forever, until closed).
+RECONNECT_WAIT = 0.5
+_SCHEMES = ("nats", "tls", "ws", "wss")
 _kernel_server: NatsServer | None = None
 
 
@@ -35,8 +47,65 @@ async def kernel_server() -> NatsServer:
     return _kernel_server
 
 
+def _check_url(url: object) -> str | None:
+    if url is None:
+        return None
+    if not isinstance(url, str):
+        raise KitTypeError(
+            f"url={describe(url)} is a {type(url).__name__}; it must be a NATS URL string. "
+            "Fix: e.g. url='nats://127.0.0.1:4222', or leave it out to use NATS_URL or the "
+            "kit's own server.",
+            param="url",
+        )
+    return url.strip() or None
+
+
+def split_servers(target: str, where: str) -> list[str]:
+    """The server URLs in ``target`` (comma-separated), each checked to be a NATS URL.
+
+    ``where`` names where ``target`` came from (``url`` or ``NATS_URL``) for the message.
+    """
+    servers = [s.strip() for s in target.split(",") if s.strip()]
+    if not servers:
+        raise _bad_url(where, target, "it names no server")
+    for server in servers:
+        scheme, sep, rest = server.partition("://")
+        if not sep:
+            scheme, rest = "nats", server
+            if m := re.match(rf"^({'|'.join(_SCHEMES)}):?/+(.*)$", server):
+                raise _bad_url(
+                    where, server, "the '://' after the scheme is incomplete", f"{m[1]}://{m[2]}"
+                )
+        if scheme not in _SCHEMES:
+            raise _bad_url(where, server, f"the scheme {scheme!r} is not one of {_SCHEMES}")
+        try:
+            parts = urlsplit(f"{scheme}://{rest}")
+            port = parts.port
+        except ValueError as exc:
+            why = f"its port is not a number from 1 to 65535 ({exc})"
+            raise _bad_url(where, server, why) from None
+        if not parts.hostname:
+            raise _bad_url(where, server, "it has no host")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise _bad_url(where, server, "a NATS URL has no path, query or fragment")
+        if port == 0:
+            raise _bad_url(where, server, "port 0 is not a port a server listens on")
+    return servers
+
+
+def _bad_url(where: str, value: str, why: str, example: str | None = None) -> KitValueError:
+    fix = f"did you mean {example!r}?" if example else "e.g. 'nats://127.0.0.1:4222'"
+    fix = redact_url(fix)
+    return KitValueError(
+        f"{where}={redact_url(value)!r} is not a NATS URL: {why}. A NATS URL looks like "
+        f"nats://host:port (several separated by commas). Fix: {fix}",
+        param=where,
+    )
+
+
 async def resolve_url(url: str | None = None) -> str:
     """The URL :func:`connect` would use: ``url``, else ``NATS_URL``, else the kernel server."""
+    url = _check_url(url)
     if url:
         return url
     env = os.environ.get("NATS_URL", "").strip()
@@ -79,6 +148,13 @@ async def _reachable(servers: list[str], timeout: float) -> bool:
     return False
 
 
+def _is_refusal(exc: BaseException) -> bool:
+    """The server said no to the credentials (not "Authentication Timeout": a slow client
+    under load can hit that, and a retry may well succeed)."""
+    text = str(exc).lower()
+    return ("authorization" in text or "authentication" in text) and "timeout" not in text
+
+
 async def connect(
     url: str | None = None,
     *,
@@ -90,13 +166,20 @@ async def connect(
 
     ``options`` go straight to ``nats.connect`` (e.g. ``error_cb``, ``user_credentials``).
     An unreachable server raises :class:`ConnectError` within ``timeout`` seconds, naming the
-    URL and what to try, instead of nats-py's two-minute retry loop.
+    URL (without credentials) and what to try, instead of nats-py's two-minute retry loop.
+    Once connected, the client reconnects every ``RECONNECT_WAIT`` seconds for as long as the
+    server is away, until you ``await nc.close()``: ``nc.is_connected``,
+    ``nc.is_reconnecting`` and ``nc.is_closed`` say where it is.
     """
-    if timeout <= 0:
-        raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+    url = _check_url(url)
+    check_str(name, "name", example="fanout-kit")
+    timeout = check_seconds(timeout, "timeout", "2")
+    from_env = not url and bool(os.environ.get("NATS_URL", "").strip())
     target = await resolve_url(url)
-    servers = [s.strip() for s in target.split(",") if s.strip()]
-    source = "NATS_URL" if not url and os.environ.get("NATS_URL") else None
+    servers = split_servers(target, "NATS_URL" if from_env else "url")
+    credentials = _credentials_from_env()
+    secrets = [*secrets_in(target), *(str(v) for v in credentials.values())]
+    shown = redact_url(target)
 
     def failure(reason: str) -> ConnectError:
         if url:
@@ -104,35 +187,40 @@ async def connect(
                 "Check the URL and that a server is running there, or call "
                 "`fanout_kit.connect()` without a URL to use NATS_URL or the kit's own server."
             )
-        elif source:
+        elif from_env:
             hint = (
                 "It came from NATS_URL: check the server is running there, or unset NATS_URL "
                 "to use the kit's bundled server (`fanout-kit server` runs one)."
             )
         else:
             hint = "The kit's bundled server should be running; `fanout-kit doctor` checks it."
-        return ConnectError(f"Could not connect to NATS at {target}: {reason}. {hint}")
+        return ConnectError(
+            scrub(f"Could not connect to NATS at {shown}: {reason}. {hint}", secrets)
+        )
 
     if not await _reachable(servers, timeout):
         raise failure(f"nothing accepted a TCP connection within {timeout:g} s")
 
     seen: list[Exception] = []
+    refusals: list[BaseException] = []
     refused = asyncio.Event()
 
     async def quiet_error(exc: Exception) -> None:
         seen.append(exc)
-        log.debug("nats client error: %r", exc)
-        if "authorization" in str(exc).lower() or "authentication" in str(exc).lower():
+        log.debug("nats client error: %s", scrub(repr(exc), secrets))
+        if _is_refusal(exc):
+            refusals.append(exc)
             refused.set()  # wrong credentials will not get better by retrying
 
     settings: dict[str, Any] = {
         "servers": servers,
         "name": name,
         "connect_timeout": timeout,
-        "reconnect_time_wait": 0.25,
+        "reconnect_time_wait": RECONNECT_WAIT,
+        "max_reconnect_attempts": -1,  # keep trying while the server is away, until closed
         "error_cb": quiet_error,
     }
-    settings.update(_credentials_from_env())
+    settings.update(credentials)
     settings.update(options)
     if "error_cb" in options:  # the caller's callback sees errors after ours records them
         theirs = options["error_cb"]
@@ -142,7 +230,7 @@ async def connect(
             await theirs(exc)
 
         settings["error_cb"] = both
-    client = nats.NATS()
+    client = Client()
     connecting = asyncio.ensure_future(client.connect(**settings))
     refusal = asyncio.ensure_future(refused.wait())
     try:
@@ -156,15 +244,20 @@ async def connect(
     connecting.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await connecting
-    await client.close()
-    if refused.is_set():
+    with contextlib.suppress(Exception):
+        await client.close()
+    error = connecting.exception() if connecting in done else None
+    if error is not None and _is_refusal(error):
+        refusals.append(error)
+    if refusals:
+        # The server's own words (Authorization Violation), even when a connection reset
+        # reached the client after them.
         raise failure(
-            f"the server refused the credentials ({seen[-1]}); check NATS_USER/NATS_PASSWORD, "
-            "NATS_TOKEN or NATS_CREDS, or the user/password in the URL"
+            f"the server refused the credentials ({refusals[0]}); check NATS_USER/"
+            "NATS_PASSWORD, NATS_TOKEN or NATS_CREDS, or the user/password in the URL"
         )
-    if connecting in done:
-        exc = connecting.exception()
-        raise failure(f"{type(exc).__name__}: {exc}") from exc
+    if error is not None:
+        raise failure(f"{type(error).__name__}: {error}") from None
     # A server's own -ERR says more than the socket error that follows it, so prefer it.
     telling = [e for e in seen if not isinstance(e, OSError)] or seen
     last = f" (last error: {telling[-1]})" if telling else ""

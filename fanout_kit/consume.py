@@ -23,6 +23,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from .topology import TopologyError, validate_name
+from .validate import check_bool, check_int, check_js, check_seconds
 
 __all__ = ["ConsumeReport", "Delivery", "drain", "take"]
 
@@ -130,13 +131,17 @@ async def _pending(js: JetStreamContext, stream: str, durable: str) -> int:
     return info.num_pending or 0
 
 
-def _check(batch: int, timeout: float, limit: int | None) -> None:
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise ValueError(f"batch must be a positive integer, got {batch!r}. Fix: e.g. batch=100.")
-    if not timeout > 0:
-        raise ValueError(f"timeout must be positive seconds, got {timeout!r}. Fix: timeout=5.")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        raise ValueError(f"the message limit must be an integer >= 0, got {limit!r}.")
+def _check(
+    js: object, stream: object, durable: object, batch: object, timeout: object, limit: object
+) -> None:
+    """Every argument checked before anything is sent (kit errors naming the parameter)."""
+    check_js(js)
+    validate_name(stream, "stream name")
+    validate_name(durable, "durable name")
+    check_int(batch, "batch", low=1, example="100")
+    check_seconds(timeout, "timeout", "5")
+    if limit is not None:
+        check_int(limit, "max_messages", low=0, example="10")
 
 
 async def drain(
@@ -161,9 +166,9 @@ async def drain(
     ``keep_msgs=True`` keeps the ``Msg`` objects in ``report.msgs`` (off by default: holding
     thousands of them costs a few percent of throughput).
     """
-    validate_name(stream, "stream name")
-    validate_name(durable, "durable name")
-    _check(batch, timeout, max_messages)
+    _check(js, stream, durable, batch, timeout, max_messages)
+    check_bool(ack, "ack")
+    check_bool(keep_msgs, "keep_msgs")
     pending = await _pending(js, stream, durable)
     seen: list[tuple[str, str]] = []
     msgs: list[Msg] | None = [] if keep_msgs else None
@@ -238,8 +243,9 @@ async def take(
     you call ``await msg.ack()`` (or ``nak``/``term``) yourself; that is the point of lessons
     about the ack floor. Does not wait for messages that have not been published yet.
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive number of messages, got {n!r}. Fix: e.g. n=5.")
+    _check(js, stream, durable, 1, timeout, None)
+    check_int(n, "n", low=1, example="5")
+    check_bool(ack, "ack")
     report = await drain(
         js, stream, durable, batch=n, max_messages=n, ack=ack, timeout=timeout, keep_msgs=True
     )

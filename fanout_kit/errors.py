@@ -1,12 +1,42 @@
-"""The kit's exceptions. Each message names the problem and the fix."""
+"""The kit's exceptions. Each message names the problem and the fix.
+
+Bad input raises :class:`KitTypeError` (a wrong type) or :class:`KitValueError` (a wrong
+value), both kit errors *and* the builtin ``TypeError``/``ValueError``, so ``except ValueError``
+keeps working. ``param`` names the parameter that was wrong.
+"""
 
 from __future__ import annotations
 
-__all__ = ["ConnectError", "FanoutKitError", "ServerStartError"]
+__all__ = [
+    "ConnectError",
+    "FanoutKitError",
+    "KitTypeError",
+    "KitValueError",
+    "ServerStartError",
+    "ServerUnreachableError",
+    "TopologyError",
+    "TopologyTypeError",
+]
 
 
 class FanoutKitError(Exception):
     """Base class for every error the kit raises on purpose."""
+
+
+class KitValueError(FanoutKitError, ValueError):
+    """An argument has the right type but a value that does not fit; ``param`` names it."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class KitTypeError(FanoutKitError, TypeError):
+    """An argument has the wrong type; ``param`` names it."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class ServerStartError(FanoutKitError):
@@ -15,3 +45,26 @@ class ServerStartError(FanoutKitError):
 
 class ConnectError(FanoutKitError):
     """A NATS server could not be reached."""
+
+
+class ServerUnreachableError(ConnectError):
+    """The server went away after the client connected; the client keeps reconnecting."""
+
+
+class TopologyError(KitValueError):
+    """A stream or consumer request the kit or the server refuses.
+
+    ``field`` names the offending setting (``None`` when it is not one setting) and
+    ``err_code`` carries the server's JetStream error code when the server refused.
+    """
+
+    def __init__(
+        self, message: str, *, field: str | None = None, err_code: int | None = None
+    ) -> None:
+        super().__init__(message, param=field)
+        self.field = field
+        self.err_code = err_code
+
+
+class TopologyTypeError(TopologyError, TypeError):
+    """A stream or consumer setting of the wrong type (also a ``TypeError``)."""

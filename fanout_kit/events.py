@@ -10,20 +10,23 @@ committed and compared. ``publish_events`` sends them with JetStream's asynchron
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import datetime as dt
 import json
 import random
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import NoStreamResponseError
 
-from .errors import FanoutKitError
+from .errors import FanoutKitError, KitTypeError, KitValueError
+from .validate import check_bool, check_int, check_js, check_seconds, check_str, describe
 
 __all__ = [
     "BASE_TIME",
@@ -48,11 +51,19 @@ KINDS: dict[str, tuple[str, ...]] = {
 DEFAULT_KINDS = ("order", "payment", "user", "auth")
 PROGRESS_MIN = 1000  # events; below this a progress bar only flickers
 PROGRESS_INTERVAL = 0.1  # seconds between widget updates (at most ~10 sends a second)
+GENERATE_PROGRESS_AFTER = 1.0  # seconds of generating before demo_events shows a bar
+_clock = time.monotonic
 DEFAULT_WINDOW = 1000  # publishes in flight before the oldest ack is awaited
+K = TypeVar("K", int, str)
+V = TypeVar("V")
 
 
 class PublishError(FanoutKitError):
     """A publish was not stored by any stream (or its ack did not arrive)."""
+
+
+# json.dumps(data, separators=(",", ":")) without building an encoder for every event.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,19 @@ class Event:
     payload: bytes = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "payload", json.dumps(self.data, separators=(",", ":")).encode())
+        if not isinstance(self.subject, str) or not self.subject:
+            raise KitTypeError(
+                f"subject={describe(self.subject)} must be a non-empty subject string. "
+                "Fix: e.g. Event('events.order.created', {'id': 1}).",
+                param="subject",
+            )
+        if not isinstance(self.data, dict):
+            raise KitTypeError(
+                f"data={describe(self.data)} is a {type(self.data).__name__}; it must be a dict "
+                "(it is sent as JSON). Fix: e.g. Event('events.order.created', {'id': 1}).",
+                param="data",
+            )
+        object.__setattr__(self, "payload", _compact_json(self.data).encode())
 
 
 # --------------------------------------------------------------------------- generator
@@ -134,19 +157,105 @@ _DEVICES = (
 )
 
 
+def _order_number(order: dict[str, Any]) -> int:
+    return int(order["order_id"].removeprefix("ord_"))
+
+
 def _iso(t: dt.datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    """``t`` as ISO-8601 with milliseconds and a Z (the demo clock runs in UTC)."""
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+        f".{t.microsecond // 1000:03d}Z"
+    )
+
+
+class _Pool(Generic[K, V]):
+    """Values kept in the order of their keys, with add, remove and pick-by-position all cheap.
+
+    ``rng.choice(pool)`` reads ``len(pool)`` and ``pool[i]``, so it picks exactly what
+    ``rng.choice(sorted_list)`` picks: the generator's output stays the same for a seed while
+    the cost per event no longer grows with the number of events (the old list comprehension
+    over every order made ``demo_events`` quadratic). Keys live in sorted buckets of at most
+    ``2 * LOAD``; ``add`` with an existing key replaces its value in place, as a dict would.
+    """
+
+    LOAD = 500
+
+    def __init__(self) -> None:
+        self._keys: list[list[K]] = []
+        self._values: list[list[V]] = []
+        self._maxes: list[K] = []
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index: int) -> V:
+        if index < 0:
+            index += self._len
+        for bucket in self._values:
+            if index < len(bucket):
+                return bucket[index]
+            index -= len(bucket)
+        raise IndexError("pool index out of range")
+
+    def _find(self, key: K) -> tuple[int, int]:
+        """(bucket, position) where ``key`` is or would go."""
+        i = min(bisect.bisect_left(self._maxes, key), len(self._maxes) - 1)
+        return i, bisect.bisect_left(self._keys[i], key)
+
+    def add(self, key: K, value: V) -> None:
+        if not self._keys:
+            self._keys, self._values, self._maxes, self._len = [[key]], [[value]], [key], 1
+            return
+        i, j = self._find(key)
+        keys, values = self._keys[i], self._values[i]
+        if j < len(keys) and keys[j] == key:
+            values[j] = value
+            return
+        keys.insert(j, key)
+        values.insert(j, value)
+        self._maxes[i] = keys[-1]
+        self._len += 1
+        if len(keys) > 2 * self.LOAD:  # split a full bucket in two
+            half = len(keys) // 2
+            self._keys[i : i + 1] = [keys[:half], keys[half:]]
+            self._values[i : i + 1] = [values[:half], values[half:]]
+            self._maxes[i : i + 1] = [keys[half - 1], keys[-1]]
+
+    def remove(self, key: K) -> None:
+        """Remove ``key`` if it is there."""
+        if not self._keys:
+            return
+        i, j = self._find(key)
+        keys = self._keys[i]
+        if j >= len(keys) or keys[j] != key:
+            return
+        del keys[j], self._values[i][j]
+        self._len -= 1
+        if keys:
+            self._maxes[i] = keys[-1]
+        else:
+            del self._keys[i], self._values[i], self._maxes[i]
 
 
 class _World:
-    """The generator's memory, so later events refer to earlier ones (pay an order that exists)."""
+    """The generator's memory, so later events refer to earlier ones (pay an order that exists).
+
+    Orders, authorized payments and open sessions are kept in pools by state, in the order the
+    events were generated (sessions: sorted by id), so picking one costs the same at event
+    1,000,000 as at event 10.
+    """
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.users: list[dict[str, Any]] = []
-        self.orders: dict[str, dict[str, Any]] = {}
-        self.payments: dict[str, dict[str, Any]] = {}
-        self.sessions: dict[str, str] = {}
+        self.created: _Pool[int, dict[str, Any]] = _Pool()  # orders not paid yet
+        self.paid: _Pool[int, dict[str, Any]] = _Pool()  # orders paid, not shipped
+        self.authorized: _Pool[int, dict[str, Any]] = _Pool()  # payments not captured
+        self.payment_slot: dict[str, int] = {}  # payment id -> its place in payment order
+        self.sessions: dict[str, str] = {}  # session id -> user id
+        self.session_ids: _Pool[str, str] = _Pool()
         self.readings = {
             dev: [20.0 + rng.random() * 3, 45.0 + rng.random() * 10] for dev, _ in _DEVICES
         }
@@ -174,7 +283,7 @@ class _World:
 
     def new_order(self) -> dict[str, Any]:
         rng = self.rng
-        items = []
+        items: list[dict[str, Any]] = []
         for sku in rng.sample(sorted(_SKUS), rng.randint(1, 3)):
             items.append({"sku": sku, "qty": rng.randint(1, 3), "unit_price": _SKUS[sku]})
         order = {
@@ -185,24 +294,23 @@ class _World:
             "currency": rng.choice(_CURRENCIES),
             "state": "created",
         }
+        self.created.add(self.next_order, order)
         self.next_order += 1
-        self.orders[order["order_id"]] = order
         return order
-
-    def orders_in(self, state: str) -> list[dict[str, Any]]:
-        return [o for o in self.orders.values() if o["state"] == state]
 
     def make(self, kind: str) -> tuple[str, dict[str, Any]]:
         """Return (event type, fields) for one event of ``kind``."""
-        return getattr(self, f"_{kind}")()
+        make: Callable[[], tuple[str, dict[str, Any]]] = getattr(self, f"_{kind}")
+        return make()
 
     def _order(self) -> tuple[str, dict[str, Any]]:
         rng = self.rng
-        created, paid = self.orders_in("created"), self.orders_in("paid")
+        created, paid = self.created, self.paid
         roll = rng.random()
         if paid and roll < 0.3:
             order = rng.choice(paid)
             order["state"] = "shipped"
+            paid.remove(_order_number(order))
             return "shipped", {
                 "order_id": order["order_id"],
                 "user_id": order["user_id"],
@@ -212,6 +320,8 @@ class _World:
         if created and roll < 0.65:
             order = rng.choice(created)
             order["state"] = "paid"
+            created.remove(_order_number(order))
+            paid.add(_order_number(order), order)
             return "paid", {
                 "order_id": order["order_id"],
                 "user_id": order["user_id"],
@@ -223,12 +333,13 @@ class _World:
 
     def _payment(self) -> tuple[str, dict[str, Any]]:
         rng = self.rng
-        authorized = [p for p in self.payments.values() if p["state"] == "authorized"]
+        authorized = self.authorized
         if authorized and rng.random() < 0.5:
             payment = rng.choice(authorized)
             payment["state"] = "captured"
+            authorized.remove(self.payment_slot[payment["payment_id"]])
             return "captured", {k: v for k, v in payment.items() if k != "state"}
-        created = self.orders_in("created")
+        created = self.created
         order = rng.choice(created) if created else self.new_order()
         payment = {
             "payment_id": f"pay_{rng.randrange(16**10):010x}",
@@ -241,7 +352,9 @@ class _World:
         fields = {k: v for k, v in payment.items() if k != "state"}
         if rng.random() < 0.12:
             return "failed", {**fields, "reason": rng.choice(_FAIL_REASONS)}
-        self.payments[payment["payment_id"]] = payment
+        # A payment id seen before keeps its old place, as a dict keeps a re-set key's.
+        slot = self.payment_slot.setdefault(payment["payment_id"], len(self.payment_slot))
+        authorized.add(slot, payment)
         return "authorized", fields
 
     def _user(self) -> tuple[str, dict[str, Any]]:
@@ -249,11 +362,12 @@ class _World:
         if self.users and rng.random() < 0.45:
             user = rng.choice(self.users)
             key = rng.choice(("plan", "country", "name"))
-            value = {
+            pickers: dict[str, Callable[[], str]] = {
                 "plan": lambda: rng.choice(("free", "pro", "team")),
                 "country": lambda: rng.choice(_COUNTRIES),
                 "name": lambda: f"{rng.choice(_FIRST).title()} {rng.choice(_LAST).title()}",
-            }[key]()
+            }
+            value = pickers[key]()
             user[key] = value
             return "updated", {"user_id": user["user_id"], "changes": {key: value}}
         return "signed_up", dict(self.new_user())
@@ -261,8 +375,9 @@ class _World:
     def _auth(self) -> tuple[str, dict[str, Any]]:
         rng = self.rng
         if self.sessions and rng.random() < 0.4:
-            session = rng.choice(sorted(self.sessions))
+            session = rng.choice(self.session_ids)  # sorted by id
             user_id = self.sessions.pop(session)
+            self.session_ids.remove(session)
             return "logout", {
                 "user_id": user_id,
                 "session_id": session,
@@ -271,6 +386,7 @@ class _World:
         user = self.some_user()
         session = f"s_{rng.randrange(16**8):08x}"
         self.sessions[session] = user["user_id"]
+        self.session_ids.add(session, session)
         net = rng.choice(("192.0.2", "198.51.100", "203.0.113"))  # documentation ranges
         return "login", {
             "user_id": user["user_id"],
@@ -314,41 +430,123 @@ def demo_events(
     has ``id``, ``type``, ``ts`` (ISO-8601 UTC, ``start`` plus seeded gaps) and fields that hang
     together: an order is paid after it was created, a logout ends an earlier login.
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"n must be a whole number of events >= 0, got {n!r}. Fix: e.g. n=20.")
-    if isinstance(kinds, str):
-        kinds = (kinds,)
-    unknown = [k for k in kinds if k not in KINDS]
-    if unknown or not kinds:
-        raise ValueError(
-            f"kinds={tuple(kinds)!r}: unknown {unknown or 'empty'}. "
-            f"Fix: choose from {tuple(KINDS)}, e.g. kinds=('order', 'payment')."
-        )
+    check_int(n, "n", low=0, example="20")
+    check_int(seed, "seed", example="42")
+    chosen = _check_kinds(kinds)
     for name, value in (("prefix", prefix), ("sensor_prefix", sensor_prefix)):
-        if not value or any(c in value for c in "*> \t") or "" in value.split("."):
-            raise ValueError(
-                f"{name}={value!r} is not a literal subject prefix. Fix: e.g. {name}='events'."
+        check_str(value, name, example="events" if name == "prefix" else "sensors")
+        if any(c in value for c in "*> \t") or "" in value.split("."):
+            raise KitValueError(
+                f"{name}={value!r} is not a literal subject prefix (no wildcards, spaces or "
+                f"empty tokens). Fix: e.g. {name}='events'.",
+                param=name,
             )
+    if not isinstance(start, dt.datetime):
+        raise KitTypeError(
+            f"start={describe(start)} is a {type(start).__name__}; it must be a timezone-aware "
+            "datetime. Fix: e.g. start=BASE_TIME.",
+            param="start",
+        )
     if start.tzinfo is None:
-        raise ValueError("start must be timezone-aware. Fix: e.g. start=BASE_TIME.")
+        raise KitValueError(
+            f"start={start!r} has no timezone; it must be timezone-aware. "
+            "Fix: e.g. start=BASE_TIME or datetime(2026, 1, 5, tzinfo=timezone.utc).",
+            param="start",
+        )
 
     rng = random.Random(seed)
     world = _World(rng)
-    chosen = tuple(kinds)
     t = start
     events: list[Event] = []
-    for i in range(n):
-        t += dt.timedelta(milliseconds=rng.randint(40, 2500))
-        kind = rng.choice(chosen)
-        etype, fields = world.make(kind)
-        if kind == "sensor":
-            subject = f"{sensor_prefix}.{fields['device']}.{etype}"
-            head = {"id": f"evt_{seed}_{i + 1:06d}", "type": f"sensor.{etype}", "ts": _iso(t)}
-        else:
-            subject = f"{prefix}.{kind}.{etype}"
-            head = {"id": f"evt_{seed}_{i + 1:06d}", "type": f"{kind}.{etype}", "ts": _iso(t)}
-        events.append(Event(subject, {**head, **fields}))
+    progress = _GenerationProgress(n)
+    try:
+        for i in range(n):
+            if not i & 1023:
+                progress.tick(i)  # also where a Ctrl-C under asyncio.run is noticed
+            t += dt.timedelta(milliseconds=rng.randint(40, 2500))
+            kind = rng.choice(chosen)
+            etype, fields = world.make(kind)
+            if kind == "sensor":
+                subject = f"{sensor_prefix}.{fields['device']}.{etype}"
+                head = {"id": f"evt_{seed}_{i + 1:06d}", "type": f"sensor.{etype}", "ts": _iso(t)}
+            else:
+                subject = f"{prefix}.{kind}.{etype}"
+                head = {"id": f"evt_{seed}_{i + 1:06d}", "type": f"{kind}.{etype}", "ts": _iso(t)}
+            events.append(Event(subject, {**head, **fields}))
+    except BaseException:
+        progress.finish(len(events), ok=False)
+        raise
+    progress.finish(n, ok=True)
     return events
+
+
+def _check_kinds(kinds: object) -> tuple[str, ...]:
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    if not isinstance(kinds, Sequence | set | frozenset):
+        raise KitTypeError(
+            f"kinds={describe(kinds)} is a {type(kinds).__name__}; it must be a kind or a tuple "
+            f"of kinds from {tuple(KINDS)}. Fix: e.g. kinds=('order', 'payment').",
+            param="kinds",
+        )
+    chosen = tuple(kinds)
+    unknown = [k for k in chosen if k not in KINDS]
+    if unknown or not chosen:
+        raise KitValueError(
+            f"kinds={chosen!r}: unknown {unknown or 'empty'}. "
+            f"Fix: choose from {tuple(KINDS)}, e.g. kinds=('order', 'payment').",
+            param="kinds",
+        )
+    return chosen
+
+
+def _cancel_requested() -> bool:
+    """True when the asyncio task running this code has been asked to cancel.
+
+    ``asyncio.run`` answers the first Ctrl-C by cancelling its main task, which takes effect
+    at the task's next ``await``; a long synchronous loop has none, so it must look for itself.
+    """
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop running: Ctrl-C raises KeyboardInterrupt directly
+        return False
+    return task is not None and task.cancelling() > 0
+
+
+class _GenerationProgress:
+    """A progress bar for ``demo_events`` that appears only in a notebook, and only once
+    generating has taken longer than ``GENERATE_PROGRESS_AFTER`` seconds (short runs, the
+    usual case, show nothing). Updated at most every ``PROGRESS_INTERVAL`` seconds."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.started = _clock()
+        self.last_draw = self.started
+        self.bar: Any = None
+        self.in_kernel: bool | None = None  # asked once, when it first matters
+
+    def tick(self, done: int) -> None:
+        if _cancel_requested():
+            raise asyncio.CancelledError
+        now = _clock()
+        if self.bar is None:
+            if now - self.started < GENERATE_PROGRESS_AFTER:
+                return
+            if self.in_kernel is None:
+                self.in_kernel = _in_kernel()
+            if not self.in_kernel:
+                return
+            self.bar = _show_bar(self.total, "Generating")
+        if now - self.last_draw >= PROGRESS_INTERVAL:
+            self.bar.value = done
+            self.last_draw = now
+
+    def finish(self, done: int, *, ok: bool) -> None:
+        if self.bar is not None:
+            with self.bar.hold_sync():
+                self.bar.value = done
+                self.bar.bar_style = "success" if ok else "danger"
+                self.bar.description = "Generated" if ok else "Stopped"
 
 
 # --------------------------------------------------------------------------- publisher
@@ -407,6 +605,16 @@ def _in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+def _show_bar(total: int, description: str) -> Any:
+    """Display an ipywidgets progress bar in the notebook (only ever called in a kernel)."""
+    import ipywidgets
+    from IPython.display import display
+
+    bar = ipywidgets.IntProgress(value=0, min=0, max=total, description=description)
+    display(bar)  # type: ignore[no-untyped-call]
+    return bar
+
+
 def _progress_bar(total: int, progress: bool | None) -> Any:
     if progress is False or total == 0:
         return None
@@ -414,12 +622,7 @@ def _progress_bar(total: int, progress: bool | None) -> Any:
         return None
     if not _in_kernel():
         return None
-    import ipywidgets
-    from IPython.display import display
-
-    bar = ipywidgets.IntProgress(value=0, min=0, max=total, description="Publishing")
-    display(bar)
-    return bar
+    return _show_bar(total, "Publishing")
 
 
 async def _tick(bar: Any, done: list[int], interval: float) -> None:
@@ -456,15 +659,35 @@ async def publish_events(
     Raises :class:`PublishError` when no stream stores a subject or acks stop arriving; the
     publishes already acked stay in the stream.
     """
-    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
-        raise ValueError(
-            f"window must be a positive number of publishes, got {window!r}. Fix: e.g. window=1000."
-        )
-    if not timeout > 0:
-        raise ValueError(f"timeout must be positive seconds, got {timeout!r}. Fix: timeout=10.")
-    batch = events if isinstance(events, Sequence) else list(events)
+    check_js(js)
+    check_int(window, "window", low=1, example="1000")
+    check_seconds(timeout, "timeout", "10")
+    if progress is not None:
+        check_bool(progress, "progress")
+    check_bool(msg_ids, "msg_ids")
+    batch = _check_events(events)
     bar = _progress_bar(len(batch), progress)
     return await _publish(js, batch, window, timeout, bar, msg_ids)
+
+
+def _check_events(events: object) -> Sequence[Event]:
+    """``events`` as a sequence of :class:`Event`, or a KitTypeError naming what is wrong."""
+    fix = "Fix: e.g. events = demo_events(20), then publish_events(js, events)."
+    if isinstance(events, str | bytes | Event) or not isinstance(events, Iterable):
+        raise KitTypeError(
+            f"events={describe(events)} is a {type(events).__name__}; it must be a list of "
+            f"Event (what demo_events returns). {fix}",
+            param="events",
+        )
+    batch = events if isinstance(events, Sequence) else list(events)
+    if not all(isinstance(ev, Event) for ev in batch):
+        i, bad = next((i, ev) for i, ev in enumerate(batch) if not isinstance(ev, Event))
+        raise KitTypeError(
+            f"events[{i}]={describe(bad)} is a {type(bad).__name__}, not an Event. Each item "
+            f"must be an Event (subject + payload); for your own bytes use js.publish. {fix}",
+            param="events",
+        )
+    return batch
 
 
 async def _publish(

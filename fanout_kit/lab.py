@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -20,7 +19,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .processes import die_with_parent_hook
 from .server import NatsServer, start_server
+from .validate import redact_url
 
 __all__ = ["jupyter_lab_argv", "offline_app_settings", "project_root", "run_lab"]
 
@@ -87,10 +88,6 @@ def jupyter_lab_argv(
     return argv + list(extra)
 
 
-def _term_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)
-
-
 def run_lab(
     *,
     ip: str = "127.0.0.1",
@@ -117,7 +114,8 @@ def run_lab(
     env = dict(os.environ)
     server: NatsServer | None = None
     if env.get("NATS_URL"):
-        print(f"fanout-kit lab: using NATS_URL={env['NATS_URL']} (not starting a server)")
+        shown = redact_url(env["NATS_URL"])  # a password in the URL stays out of the terminal
+        print(f"fanout-kit lab: using NATS_URL={shown} (not starting a server)")
     else:
         store = store_dir or root / ".fanout-kit" / "lab-store"
         server = asyncio.run(start_server(store_dir=store, name="fanout-kit-lab"))
@@ -135,9 +133,7 @@ def run_lab(
         settings_dir=offline_app_settings(root / ".fanout-kit" / "lab-app-settings"),
         extra=extra,
     )
-    proc = subprocess.Popen(
-        argv, env=env, preexec_fn=_term_with_parent if sys.platform == "linux" else None
-    )
+    proc = subprocess.Popen(argv, env=env, preexec_fn=die_with_parent_hook(signal.SIGTERM))
 
     def forward(signum: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):

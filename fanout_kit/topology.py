@@ -38,7 +38,8 @@ from nats.js.api import (
 )
 from nats.js.errors import APIError, NotFoundError
 
-from .errors import FanoutKitError
+from .errors import TopologyError, TopologyTypeError
+from .validate import check_js
 
 __all__ = [
     "TopologyError",
@@ -51,6 +52,11 @@ __all__ = [
     "validate_subject",
 ]
 
+#: The longest stream or consumer name the server accepts.
+MAX_NAME_LENGTH = 255
+#: The shortest ack_wait the kit accepts: below it a message is redelivered before a worker can
+#: ack it (the server takes 0.0001 s and redelivers at once, again and again).
+MIN_ACK_WAIT = 0.1
 _BAD_NAME_CHARS = {".": "'.'", "*": "'*'", ">": "'>'", "/": "'/'", "\\": "'\\'"}
 _E = TypeVar("_E", bound=Enum)
 
@@ -73,19 +79,6 @@ _CONSUMER_RESERVED = {
 }
 
 
-class TopologyError(FanoutKitError, ValueError):
-    """A stream or consumer request the kit or the server refuses.
-
-    ``field`` names the offending setting (``None`` when it is not one setting) and
-    ``err_code`` carries the server's JetStream error code when the server refused.
-    """
-
-    def __init__(self, message: str, *, field: str | None = None, err_code: int | None = None):
-        super().__init__(message)
-        self.field = field
-        self.err_code = err_code
-
-
 # --------------------------------------------------------------------------- validation
 
 
@@ -97,13 +90,20 @@ def validate_name(value: object, field: str = "name") -> str:
     """
     example = "EVENTS" if "stream" in field else "order-processor"
     if not isinstance(value, str):
-        raise TopologyError(
+        raise TopologyTypeError(
             f"{field} must be a string, got {type(value).__name__} {value!r}. "
             f"Fix: pass a name such as {example!r}.",
             field=field,
         )
     if not value:
         raise TopologyError(f"{field} is empty. Fix: pass a name such as {example!r}.", field=field)
+    if len(value) > MAX_NAME_LENGTH:
+        raise TopologyError(
+            f"{field} {value[:20]!r}... is {len(value)} characters long; NATS allows at most "
+            f"{MAX_NAME_LENGTH} (the server would answer error 10052). Fix: use a shorter "
+            f"name, e.g. {example!r}.",
+            field=field,
+        )
     bad = [desc for ch, desc in _BAD_NAME_CHARS.items() if ch in value]
     if any(ch.isspace() for ch in value):
         bad.append("whitespace")
@@ -126,8 +126,10 @@ def validate_subject(value: object, field: str = "subject", *, wildcards: bool =
     ``>`` the rest, so it must come last. No whitespace.
     """
     if not isinstance(value, str) or not value:
-        raise TopologyError(
-            f"{field} must be a non-empty subject string such as 'events.>', got {value!r}.",
+        error = TopologyError if isinstance(value, str) else TopologyTypeError
+        raise error(
+            f"{field} must be a non-empty subject string, got {value!r}. "
+            f"Fix: e.g. {field}='events.>'.",
             field=field,
         )
     if any(ch.isspace() for ch in value):
@@ -174,6 +176,8 @@ def subjects_overlap(a: str, b: str) -> bool:
     streams (10065). For a consumer's ``filter_subjects`` it only refuses one filter containing
     another (10138): see :func:`subject_contains`.
     """
+    validate_subject(a, "a")
+    validate_subject(b, "b")
     ta, tb = a.split("."), b.split(".")
     for i in range(max(len(ta), len(tb))):
         x = ta[i] if i < len(ta) else None
@@ -196,6 +200,8 @@ def subject_contains(outer: str, inner: str) -> bool:
     one contains another (10138); merely overlapping filters are accepted and each message is
     delivered once.
     """
+    validate_subject(outer, "outer")
+    validate_subject(inner, "inner")
     to, ti = outer.split("."), inner.split(".")
     for i, o in enumerate(to):
         if o == ">":
@@ -210,6 +216,13 @@ def subject_contains(outer: str, inner: str) -> bool:
 def _subject_list(value: str | Iterable[str] | None, field: str) -> list[str]:
     if value is None:
         return []
+    if not isinstance(value, str | Iterable):
+        raise TopologyTypeError(
+            f"{field}={value!r} is a {type(value).__name__}; it must be a subject or a list of "
+            f"subjects. Fix: e.g. {field}='events.>' or {field}=['events.order.>', "
+            "'events.user.>'].",
+            field=field,
+        )
     items = [value] if isinstance(value, str) else list(value)
     for i, subject in enumerate(items):
         validate_subject(subject, f"{field}[{i}]" if not isinstance(value, str) else field)
@@ -247,7 +260,7 @@ def _seconds(value: object, field: str, example: str) -> float | None:
     elif isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        raise TopologyError(
+        raise TopologyTypeError(
             f"{field} must be seconds (a number) or a datetime.timedelta, got {value!r}. "
             f"Fix: e.g. {field}={example}.",
             field=field,
@@ -266,7 +279,7 @@ def _count(value: object, field: str, example: str, *, unlimited_ok: bool = True
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TopologyError(
+        raise TopologyTypeError(
             f"{field} must be an integer, got {value!r}. Fix: e.g. {field}={example}.",
             field=field,
         )
@@ -322,7 +335,7 @@ def _republish(value: object) -> RePublish | None:
         src, dest = value
         headers_only = None
     else:
-        raise TopologyError(
+        raise TopologyTypeError(
             f"republish must be a nats.js.api.RePublish, a dict with 'src' and 'dest', or a "
             f"(src, dest) pair, got {value!r}. Fix: e.g. republish={{'src': 'events.>', "
             "'dest': 'broadcast.>'}.",
@@ -377,6 +390,35 @@ def _translate(
         )
     elif "can not be updated" in desc or "can not change" in desc:
         fix = "Fix: delete it and create it again (its state is lost), or pick a new name."
+    elif "name is too long" in desc:
+        fix = (
+            f"Names are at most {MAX_NAME_LENGTH} characters. Fix: use a shorter name of "
+            "letters, digits, '-' and '_', e.g. 'EVENTS' or 'order-processor'."
+        )
+    elif "duplicates window" in desc:
+        field = "duplicate_window"
+        fix = (
+            "The duplicate window (how long the server remembers Nats-Msg-Id values) must fit "
+            "inside max_age (how long it keeps messages). Fix: pass duplicate_window= at most "
+            "max_age (both in seconds), e.g. duplicate_window=60 with max_age=3600, or leave "
+            "duplicate_window out: the server then uses 2 minutes, or max_age if shorter."
+        )
+    elif code == 10049 and "creating store" in desc:
+        fix = (
+            "The server could not create the stream's files in its store folder (a full disk, "
+            "too many open files, or the folder removed under it); its log says which. Fix: "
+            "check free disk space and the server's log, then try again; `fanout-kit doctor` "
+            "checks the bundled server."
+        )
+    elif code == 10026 or "maximum consumers" in desc:
+        fix = (
+            "A stream takes at most 1000 consumers by default (the server's "
+            "default_max_consumers), and each one costs the server work on every message. "
+            "Fix: delete the consumers you no longer use (`consumer_table(js, STREAM)` lists "
+            "them; `await js.delete_consumer(STREAM, NAME)`), give short-lived ones an "
+            "inactive_threshold= so the server removes them, or let several workers share one "
+            "durable (work sharing) instead of one consumer each."
+        )
     return TopologyError(
         f"The server refused {what}: {desc} (error {code}). {fix}", field=field, err_code=code
     )
@@ -411,6 +453,7 @@ async def ensure_stream(
     choices, and for changes the server cannot make to an existing stream (storage type,
     retention to or from workqueue), naming the field, both values and the fix.
     """
+    check_js(js)
     validate_name(name, "stream name")
     subject_list = _subject_list(subjects, "subjects")
     if not subject_list:
@@ -433,6 +476,7 @@ async def ensure_stream(
         "republish": _republish(republish),
     }
     _check_extra(extra, StreamConfig, {"name", *wanted})
+    _check_duplicate_window(extra.get("duplicate_window"), wanted["max_age"])
 
     try:
         current = await js.stream_info(name)
@@ -468,6 +512,20 @@ async def ensure_stream(
         return await js.update_stream(config)
     except APIError as exc:
         raise await _stream_error(js, exc, f"to update stream {name!r}", subject_list) from exc
+
+
+def _check_duplicate_window(window: object, max_age: float | None) -> None:
+    """Refuse a duplicate window longer than max_age before the server does (10052)."""
+    seconds = _seconds(window, "duplicate_window", "60")
+    if seconds is not None and max_age is not None and seconds > max_age:
+        raise TopologyError(
+            f"duplicate_window={window!r} is longer than max_age={max_age:g} s: the server "
+            "cannot remember a message id for longer than it keeps the message (it would answer "
+            f"error 10052). Fix: duplicate_window={max_age:g} or less, or leave it out (the "
+            "server then uses 2 minutes, or max_age if shorter).",
+            field="duplicate_window",
+            err_code=10052,
+        )
 
 
 def _check_stream_fixed(name: str, old: StreamConfig, wanted: Mapping[str, Any]) -> None:
@@ -523,6 +581,7 @@ async def reset_streams(js: JetStreamContext, *names: str) -> list[str]:
     Lessons call it at the top so any notebook runs again from the start on a shared server.
     A name that does not exist is skipped, not an error.
     """
+    check_js(js)
     for name in names:
         validate_name(name, "stream name")
     deleted: list[str] = []
@@ -568,6 +627,7 @@ async def ensure_consumer(
     filter_subjects both set (server error 10136); overlapping filter_subjects (10138);
     filters that no subject of the stream can match; deliver_policy vs opt_start_*.
     """
+    check_js(js)
     validate_name(stream, "stream name")
     validate_name(durable, "durable name")
     for key, why in _CONSUMER_RESERVED.items():
@@ -618,7 +678,7 @@ async def ensure_consumer(
         "opt_start_seq": opt_start_seq,
         "opt_start_time": opt_start_time,
         "ack_policy": AckPolicy.EXPLICIT,
-        "ack_wait": _seconds(ack_wait, "ack_wait", "30"),
+        "ack_wait": _ack_wait(ack_wait),
         "max_ack_pending": _count(max_ack_pending, "max_ack_pending", "1000"),
         "max_deliver": _count(max_deliver, "max_deliver", "5"),
         "inactive_threshold": _seconds(inactive_threshold, "inactive_threshold", "3600"),
@@ -667,6 +727,19 @@ async def ensure_consumer(
             if key.replace("_", " ").replace("opt ", "") in desc:
                 field = key
         raise _translate(exc, f"to update {what}", field) from exc
+
+
+def _ack_wait(value: object) -> float | None:
+    seconds = _seconds(value, "ack_wait", "30")
+    if seconds is not None and seconds < MIN_ACK_WAIT:
+        raise TopologyError(
+            f"ack_wait={value!r} is shorter than {MIN_ACK_WAIT:g} s: ack_wait is how long the "
+            "server waits for an ack before it delivers the message again, so every message "
+            "would be redelivered before a worker could ack it, over and over. Fix: "
+            "ack_wait=30 (the server's default), or ack_wait=1 to see redelivery quickly.",
+            field="ack_wait",
+        )
+    return seconds
 
 
 def _check_start(policy: DeliverPolicy, seq: int | None, when: dt.datetime | None) -> None:
@@ -733,7 +806,7 @@ def _check_filters_match(
 def _check_consumer_fixed(
     stream: str, durable: str, old: ConsumerConfig, wanted: Mapping[str, Any]
 ) -> None:
-    defaults = {
+    defaults: dict[str, Any] = {
         "deliver_policy": "all",
         "ack_policy": "explicit",
         "replay_policy": "instant",

@@ -24,6 +24,9 @@ def test_doctor_reports_versions_and_a_working_server() -> None:
         assert re.search(rf"^{label}\s+\d", result.stdout, re.M), f"{label} missing"
     assert "JetStream     enabled" in result.stdout
     assert re.search(r"listening\s+127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+", result.stdout)
+    assert "orphans       the server dies with its owner (Linux parent-death signal)" in (
+        result.stdout
+    )
 
 
 def test_doctor_names_each_problem_and_exits_non_zero(tmp_path) -> None:
@@ -52,6 +55,36 @@ def test_server_runs_in_the_foreground_until_ctrl_c() -> None:
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
     assert not _pid_alive(pid)
+
+
+def test_server_on_a_store_in_use_says_which_server_has_it(tmp_path) -> None:
+    store = tmp_path / "store"
+
+    async def second_start() -> subprocess.CompletedProcess[str]:
+        async with await fanout_kit.start_server(store_dir=store) as first:
+            result = await asyncio.to_thread(
+                subprocess.run,
+                [CLI, "server", "--store", str(store)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert f"nats-server pid {first.pid} at {first.url}" in result.stderr
+            return result
+
+    result = asyncio.run(second_start())
+    assert result.returncode == 1 and result.stderr.startswith("fanout-kit server: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_server_with_a_store_that_is_a_file(tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = subprocess.run(
+        [CLI, "server", "--store", str(blocker)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1 and "not writable" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_unknown_arguments_are_refused_outside_lab() -> None:

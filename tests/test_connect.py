@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import struct
 
 import pytest
 
 import fanout_kit
 from fanout_kit.connect import resolve_url
-from fanout_kit.errors import ConnectError
+from fanout_kit.errors import ConnectError, FanoutKitError, KitValueError, ServerStartError
+
+from .conftest import async_wait_until
 
 
 async def test_nats_url_is_used_when_set(server, monkeypatch) -> None:
@@ -96,3 +100,147 @@ async def test_missing_creds_file(monkeypatch, server) -> None:
 async def test_bad_timeout(server) -> None:
     with pytest.raises(ValueError, match="timeout"):
         await fanout_kit.connect(server.url, timeout=0)
+
+
+# --------------------------------------------------------------------- secrets
+
+
+async def test_credentials_in_a_url_never_appear_in_messages_or_logs(caplog, capfd) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"nats://alice:TOPSECRET@127.0.0.1:{port}"
+    caplog.set_level(logging.DEBUG, logger="fanout_kit")
+    with pytest.raises(ConnectError) as info:
+        await fanout_kit.connect(url)
+    message = str(info.value)
+    assert f"nats://***@127.0.0.1:{port}" in message
+    assert "TOPSECRET" not in message and "alice" not in message
+    assert "TOPSECRET" not in caplog.text
+    out, err = capfd.readouterr()
+    assert "TOPSECRET" not in out + err
+
+
+async def test_a_wrong_password_in_the_url_is_refused_without_showing_it(caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="fanout_kit")
+    async with await fanout_kit.start_server(
+        extra_args=["--user", "ada", "--pass", "s3cret"]
+    ) as srv:
+        url = srv.url.replace("nats://", "nats://ada:TOPSECRET@")
+        with pytest.raises(ConnectError, match="refused the credentials") as info:
+            await fanout_kit.connect(url, timeout=60)
+        assert "TOPSECRET" not in str(info.value)
+        assert "nats://***@127.0.0.1:" in str(info.value)
+        nc = await fanout_kit.connect(srv.url.replace("nats://", "nats://ada:s3cret@"))
+        await nc.close()
+    assert "TOPSECRET" not in caplog.text and "s3cret" not in caplog.text
+
+
+async def test_a_password_in_extra_args_stays_out_of_reprs_and_errors() -> None:
+    async with await fanout_kit.start_server(
+        extra_args=["--user", "ada", "--pass", "s3cret"]
+    ) as srv:
+        assert "s3cret" not in repr(srv)
+    with pytest.raises(ServerStartError) as info:
+        await fanout_kit.start_server(extra_args=["--pass=s3cret", "--bogus"])
+    assert "s3cret" not in str(info.value) and "--pass=***" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["nats//127.0.0.1:4222", "nats:/127.0.0.1:4222", "http://127.0.0.1:4222", "nats://:4222"],
+)
+async def test_a_url_that_is_not_a_nats_url_is_called_that(url: str) -> None:
+    with pytest.raises(KitValueError) as info:
+        await fanout_kit.connect(url)
+    message = str(info.value)
+    assert info.value.param == "url"
+    assert "is not a NATS URL" in message and "TCP" not in message
+    if url in ("nats//127.0.0.1:4222", "nats:/127.0.0.1:4222"):
+        assert "did you mean 'nats://127.0.0.1:4222'?" in message
+
+
+@pytest.mark.parametrize("port", ["notaport", "99999", "0"])
+async def test_a_port_that_is_not_a_port(port: str) -> None:
+    with pytest.raises(KitValueError, match=f"url='nats://127.0.0.1:{port}' is not a NATS URL"):
+        await fanout_kit.connect(f"nats://127.0.0.1:{port}")
+
+
+async def test_a_bad_nats_url_blames_nats_url(monkeypatch) -> None:
+    monkeypatch.setenv("NATS_URL", "nats//u:pw@x")
+    with pytest.raises(KitValueError) as info:
+        await fanout_kit.connect()
+    assert info.value.param == "NATS_URL"
+    assert "NATS_URL='***@x'" in str(info.value) and "pw" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"url": 123}, TypeError, ["url=123 is a int"]),
+        ({"timeout": "2"}, TypeError, ["timeout='2' is a str"]),
+        ({"timeout": float("nan")}, ValueError, ["timeout=nan"]),
+        ({"name": 5}, TypeError, ["name=5 is a int"]),
+    ],
+)
+async def test_wrong_types_are_named(server, kwargs, error, words) -> None:
+    kwargs = {"url": server.url, **kwargs}
+    with pytest.raises(error) as info:
+        await fanout_kit.connect(**kwargs)
+    assert isinstance(info.value, FanoutKitError)
+    for word in [*words, "Fix"]:
+        assert word in str(info.value)
+
+
+# --------------------------------------------------------------------- staying connected
+
+
+async def test_the_client_keeps_reconnecting_until_the_server_returns(tmp_path) -> None:
+    """nats-py alone gives up after 60 attempts and closes the client for good; the kit's client
+    keeps trying (here 150 quick attempts) and is back once the server is."""
+    server = await fanout_kit.start_server(store_dir=tmp_path / "store")
+    refused: list[Exception] = []
+
+    async def count(exc: Exception) -> None:
+        if isinstance(exc, OSError):
+            refused.append(exc)
+
+    nc = await fanout_kit.connect(server.url, error_cb=count, reconnect_time_wait=0.01)
+    try:
+        await nc.jetstream().add_stream(name="KEPT", subjects=["kept.>"])
+        await server.stop()
+        await async_wait_until(lambda: len(refused) > 150, 60, "150 refused reconnect attempts")
+        assert nc.is_reconnecting and not nc.is_closed
+        await server.restart()
+        await async_wait_until(lambda: nc.is_connected, 30, "the client to reconnect")
+        ack = await nc.jetstream().publish("kept.after", b"back")
+        assert ack.stream == "KEPT"
+    finally:
+        await nc.close()
+        await server.stop()
+
+
+async def test_a_reset_after_the_refusal_still_reports_the_refusal() -> None:
+    """A busy nats-server closes a refused connection with the client's PING unread, so the
+    client sees its -ERR and then a connection reset. The kit reports the server's words, not
+    the reset that came after them (what made test_credentials_from_the_environment flaky)."""
+    info = b'INFO {"server_id":"x","version":"2.15.1","auth_required":true,"proto":1}\r\n'
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(info)
+        await writer.drain()
+        await reader.readline()  # CONNECT
+        writer.write(b"-ERR 'Authorization Violation'\r\n")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # closes with a reset, as the real server did under load
+
+    listener = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(ConnectError) as err:
+            await fanout_kit.connect(f"nats://ada:pw@127.0.0.1:{port}", timeout=30)
+    finally:
+        listener.close()
+    assert "refused the credentials (nats: 'Authorization Violation')" in str(err.value)

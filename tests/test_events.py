@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import json
+import subprocess
+import sys
+import textwrap
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import ipywidgets
 import pytest
 from nats.js.api import PubAck
 
+import fanout_kit.events as events_module
+from fanout_kit.errors import FanoutKitError
 from fanout_kit.events import (
     BASE_TIME,
     KINDS,
@@ -105,22 +112,30 @@ def test_kinds_prefix_and_start() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "word"),
+    ("kwargs", "error", "param", "words"),
     [
-        ({"n": -1}, "n must"),
-        ({"n": 2.5}, "n must"),
-        ({"n": 3, "kinds": ("order", "shipping")}, "shipping"),
-        ({"n": 3, "kinds": ()}, "Fix"),
-        ({"n": 3, "prefix": "events.>"}, "prefix"),
-        ({"n": 3, "prefix": ""}, "prefix"),
-        ({"n": 3, "start": dt.datetime(2026, 1, 1)}, "timezone"),
+        ({"n": -1}, ValueError, "n", ["n=-1", ">= 0"]),
+        ({"n": 2.5}, TypeError, "n", ["n=2.5", "whole number"]),
+        ({"n": "10"}, TypeError, "n", ["n='10'", "whole number"]),
+        ({"n": True}, TypeError, "n", ["n=True"]),
+        ({"n": 3, "seed": "x"}, TypeError, "seed", ["seed='x'"]),
+        ({"n": 3, "kinds": ("order", "shipping")}, ValueError, "kinds", ["shipping"]),
+        ({"n": 3, "kinds": ()}, ValueError, "kinds", ["empty"]),
+        ({"n": 3, "kinds": 5}, TypeError, "kinds", ["kinds=5"]),
+        ({"n": 3, "prefix": "events.>"}, ValueError, "prefix", ["prefix='events.>'"]),
+        ({"n": 3, "prefix": ""}, ValueError, "prefix", ["prefix"]),
+        ({"n": 3, "prefix": 7}, TypeError, "prefix", ["prefix=7"]),
+        ({"n": 3, "start": dt.datetime(2026, 1, 1)}, ValueError, "start", ["timezone"]),
+        ({"n": 3, "start": "2026-01-01"}, TypeError, "start", ["start='2026-01-01'"]),
     ],
 )
-def test_generator_validation(kwargs: dict, word: str) -> None:
-    with pytest.raises(ValueError) as exc:
+def test_generator_validation(kwargs: dict, error: type, param: str, words: list[str]) -> None:
+    with pytest.raises(error) as exc:
         demo_events(**kwargs)
-    assert word in str(exc.value)
-    assert "Fix" in str(exc.value)
+    assert isinstance(exc.value, FanoutKitError)
+    assert exc.value.param == param  # type: ignore[attr-defined]
+    for word in [*words, "Fix"]:
+        assert word in str(exc.value), str(exc.value)
 
 
 # --------------------------------------------------------------------- publisher
@@ -194,17 +209,38 @@ async def test_publish_without_stream_says_what_to_do(js, stream) -> None:  # ty
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "word"), [({"window": 0}, "window"), ({"timeout": 0}, "timeout")]
+    ("kwargs", "error", "param"),
+    [
+        ({"window": 0}, ValueError, "window"),
+        ({"window": 1.5}, TypeError, "window"),
+        ({"timeout": 0}, ValueError, "timeout"),
+        ({"timeout": "10"}, TypeError, "timeout"),
+        ({"progress": "yes"}, TypeError, "progress"),
+        ({"msg_ids": 1}, TypeError, "msg_ids"),
+        ({"events": "abc"}, TypeError, "events"),
+        ({"events": [demo_events(1)[0], {"subject": "x"}]}, TypeError, "events"),
+        ({"events": None}, TypeError, "events"),
+    ],
 )
-async def test_publish_validation(js, kwargs, word) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError) as exc:
-        await publish_events(js, demo_events(1), **kwargs)
-    assert word in str(exc.value)
+async def test_publish_validation(js, kwargs, error, param) -> None:  # type: ignore[no-untyped-def]
+    kwargs = {"events": demo_events(1), **kwargs}
+    with pytest.raises(error) as exc:
+        await publish_events(js, **kwargs)
+    assert isinstance(exc.value, FanoutKitError) and exc.value.param == param  # type: ignore[attr-defined]
+    assert f"{param}" in str(exc.value) and "Fix" in str(exc.value)
 
 
-async def test_no_progress_bar_outside_a_kernel(js, stream) -> None:  # type: ignore[no-untyped-def]
-    """A plain script (this test) needs no kernel, even with progress=True and many events."""
+async def test_publish_needs_jetstream_not_the_client(nc) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match=r"js is a NATS client .* Fix: pass nc.jetstream\(\)"):
+        await publish_events(nc, demo_events(1))
+
+
+async def test_no_progress_bar_outside_a_kernel(js, stream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A plain script (this test) needs no kernel, even with progress=True and many events:
+    ipywidgets and IPython are never imported (importing them here would fail)."""
     _, root = stream
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)
+    monkeypatch.setitem(sys.modules, "IPython", None)
     report = await publish_events(js, demo_events(1500, prefix=root), progress=True)
     assert report.count == 1500
 
@@ -246,3 +282,179 @@ async def test_publish_gives_up_when_acks_stop() -> None:
         with contextlib.suppress(ConnectionResetError, TimeoutError):
             await asyncio.wait_for(nc.close(), 5)
         await server.stop()
+
+
+# --------------------------------------------------------------------- generator: scale
+
+
+def _opcodes(n: int) -> int:
+    """Python bytecode instructions run by demo_events(n): a measure of work, not of time,
+    so it is the same on a busy machine."""
+    count = 0
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "opcode":
+            count += 1
+        return local
+
+    def calls(frame: Any, event: str, arg: Any) -> Any:
+        frame.f_trace_opcodes = True
+        return local
+
+    sys.settrace(calls)
+    try:
+        demo_events(n, kinds=tuple(KINDS))
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_generating_grows_linearly() -> None:
+    """Twice the events, twice the work (it was quadratic: picking an order scanned them all,
+    so 4000 events cost 2.8 times the work of 2000)."""
+    assert _opcodes(4000) / _opcodes(2000) < 2.3
+
+
+@pytest.mark.parametrize(
+    ("kinds", "digest"),
+    [
+        (tuple(KINDS), "3292fe639f4a2d8192653b9789a781523c2fdcbad6af1680e9d4446c5d44c04d"),
+        (None, "06c5bd28f629632a17e69bc35f1f230601a5a6623b80271e1051c05038f4ac2e"),
+    ],
+)
+def test_the_same_events_as_before_the_rewrite(kinds: tuple[str, ...] | None, digest: str) -> None:
+    """Digests of 3000 events from the quadratic generator: lesson outputs stay the same."""
+    events = demo_events(3000, kinds=kinds) if kinds else demo_events(3000)
+    joined = b"".join(e.subject.encode() + b" " + e.payload + b"\n" for e in events)
+    assert hashlib.sha256(joined).hexdigest() == digest
+
+
+class FakeClock:
+    """A clock that moves ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_a_slow_generation_shows_a_throttled_bar_in_a_notebook(monkeypatch) -> None:
+    bars: list[ipywidgets.IntProgress] = []
+    drawn: list[int] = []
+
+    def show(total: int, description: str) -> ipywidgets.IntProgress:
+        bars.append(ipywidgets.IntProgress(min=0, max=total, description=description))
+        bars[-1].observe(lambda change: drawn.append(change["new"]), names="value")
+        return bars[-1]
+
+    monkeypatch.setattr(events_module, "_in_kernel", lambda: True)
+    monkeypatch.setattr(events_module, "_show_bar", show)
+    # The generator reads the clock once per 1024 events; here each read is 0.05 s later.
+    monkeypatch.setattr(events_module, "_clock", FakeClock(0.05))
+    events = demo_events(60_000)
+    assert len(events) == 60_000 and len(bars) == 1
+    bar = bars[0]
+    assert (bar.max, bar.value, bar.bar_style) == (60_000, 60_000, "success")
+    assert bar.description == "Generated"
+    # Shown once a second had passed (about 20 reads, 20,000 events), not before...
+    assert 18 * 1024 <= drawn[0] <= 21 * 1024, drawn
+    # ...then redrawn at most every 0.1 s (every second read at best) and once at the end.
+    assert drawn == sorted(drawn) and drawn[-1] == 60_000
+    reads_after_shown = (60_000 - drawn[0]) // 1024 + 1
+    assert len(drawn) <= reads_after_shown // 2 + 2, drawn
+
+
+def test_a_quick_generation_shows_nothing_even_in_a_notebook(monkeypatch) -> None:
+    shown: list[int] = []
+    monkeypatch.setattr(events_module, "_in_kernel", lambda: True)
+    monkeypatch.setattr(events_module, "_show_bar", lambda total, _: shown.append(total))
+    monkeypatch.setattr(events_module, "_clock", FakeClock(0.0001))
+    demo_events(20_000)
+    assert shown == []
+
+
+def test_outside_a_notebook_nothing_is_imported_or_drawn(monkeypatch) -> None:
+    """A plain script never loads ipywidgets or IPython for a progress bar, however slow."""
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # importing it would now fail
+    monkeypatch.setitem(sys.modules, "IPython", None)
+    monkeypatch.setattr(events_module, "_clock", FakeClock(1.0))
+    assert len(demo_events(5000)) == 5000
+
+
+def _run_in_kernel(code: str) -> list[dict[str, Any]]:
+    """Run ``code`` in a fresh IPython kernel; return its iopub messages."""
+    import jupyter_client
+
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3")
+    messages: list[dict[str, Any]] = []
+    try:
+        reply = kc.execute_interactive(code, output_hook=messages.append, timeout=120)
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    return messages
+
+
+def test_in_a_real_kernel_the_bar_appears_only_for_a_slow_run() -> None:
+    messages = _run_in_kernel(
+        "import fanout_kit.events as ev\n"
+        "quick = ev.demo_events(2000)\n"
+        "ev.GENERATE_PROGRESS_AFTER = 0.0  # as if generating were slow\n"
+        "slow = ev.demo_events(5000)\n"
+    )
+    views = [
+        m
+        for m in messages
+        if m["msg_type"] == "display_data"
+        and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]
+    ]
+    assert len(views) == 1, "one bar, for the slow run only"
+    states = [
+        m["content"]["data"]["state"]
+        for m in messages
+        if m["msg_type"] == "comm_msg" and "state" in m["content"].get("data", {})
+    ]
+    assert {"value": 5000, "bar_style": "success", "description": "Generated"}.items() <= {
+        k: v for s in states for k, v in s.items()
+    }.items()
+
+
+@pytest.mark.parametrize("under_asyncio_run", [True, False])
+def test_ctrl_c_stops_generating_in_a_script(under_asyncio_run: bool) -> None:
+    """asyncio.run answers the first Ctrl-C by cancelling its task, which a long loop without
+    an await never noticed: the first Ctrl-C used to be swallowed. The child sends itself
+    SIGINT after 3000 events and would report reaching 50,000."""
+    code = f"""
+        import asyncio, os, signal, sys
+        import fanout_kit.events as ev
+
+        make, count = ev._World.make, [0]
+
+        def counting_make(self, kind):
+            count[0] += 1
+            if count[0] == 3000:
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
+            if count[0] == 50_000:
+                print("still generating", flush=True)
+                os._exit(3)
+            return make(self, kind)
+
+        ev._World.make = counting_make
+
+        async def main():
+            ev.demo_events(1_000_000)
+
+        if {under_asyncio_run}:
+            asyncio.run(main())
+        else:
+            ev.demo_events(1_000_000)
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
+    assert "still generating" not in result.stdout
+    assert result.returncode != 0 and "KeyboardInterrupt" in result.stderr, result.stderr[-500:]

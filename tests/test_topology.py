@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from nats.js.api import ConsumerInfo, RePublish, StreamInfo
+from nats.js.api import ConsumerConfig, ConsumerInfo, RePublish, StreamInfo
 from nats.js.errors import NotFoundError
 
+import fanout_kit
 from fanout_kit.errors import FanoutKitError
 from fanout_kit.topology import (
     TopologyError,
@@ -454,3 +457,93 @@ async def test_filters_that_only_intersect_are_accepted_like_the_server_does(js,
     info = await ensure_consumer(js, stream, "intersecting", filter_subjects=filters)
     assert info.config.filter_subjects == filters
     await js.delete_consumer(stream, "intersecting")
+
+
+# --------------------------------------------------------------------- refusals the kit explains
+
+
+async def test_a_name_that_is_too_long_is_refused_before_the_server(js) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopologyError) as exc:
+        await ensure_stream(js, "E" * 256, "never.>")
+    assert_names(exc, "stream name", "256 characters", "at most 255")
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, "NEVER_CREATED", "c" * 300)
+    assert_names(exc, "durable name", "300 characters")
+    assert await ensure_stream(js, "E" * 255, "longname.>", storage="memory")
+    await reset_streams(js, "E" * 255)
+
+
+async def test_a_duplicate_window_longer_than_max_age(js, names) -> None:  # type: ignore[no-untyped-def]
+    name, root = unique(names)
+    with pytest.raises(TopologyError) as exc:
+        await ensure_stream(js, name, f"{root}.>", max_age=30, duplicate_window=120)
+    assert_names(exc, "duplicate_window", "longer than max_age=30 s", "duplicate_window=30")
+    # Also when the server is the one to notice: the window was set on an earlier run.
+    await ensure_stream(js, name, f"{root}.>", duplicate_window=120)
+    with pytest.raises(TopologyError) as exc:
+        await ensure_stream(js, name, f"{root}.>", max_age=30)
+    assert_names(exc, "duplicate_window", "10052", "at most max_age")
+    assert "check the field" not in str(exc.value)
+
+
+async def test_the_thousand_consumer_cap_is_explained(js, names) -> None:  # type: ignore[no-untyped-def]
+    name, root = unique(names)
+    await ensure_stream(js, name, f"{root}.>", storage="memory")
+    await asyncio.gather(
+        *(js.add_consumer(name, ConsumerConfig(durable_name=f"c{i}")) for i in range(1000))
+    )
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, name, "one-too-many")
+    message = str(exc.value)
+    assert exc.value.err_code == 10026
+    assert "at most 1000 consumers" in message and "delete_consumer" in message
+    assert "check the field" not in message
+
+
+@pytest.mark.parametrize("ack_wait", [0.0001, 0.05, dt.timedelta(milliseconds=1)])
+async def test_an_ack_wait_too_short_to_ack_in(js, ack_wait) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopologyError) as exc:
+        await ensure_consumer(js, "NEVER_CREATED", "x", ack_wait=ack_wait)
+    assert_names(exc, "ack_wait", "redelivered", "ack_wait=30")
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda js: ensure_stream(js, "NEVER", subjects=123), "subjects"),
+        (lambda js: ensure_stream(js, 5, "n.>"), "stream name"),
+        (lambda js: ensure_stream(js, "NEVER", "n.>", max_msgs="10"), "max_msgs"),
+        (lambda js: ensure_consumer(js, "NEVER", "d", filter_subject=7), "filter_subject"),
+        (lambda js: ensure_consumer(js, "NEVER", "d", ack_wait="30s"), "ack_wait"),
+    ],
+)
+async def test_wrong_types_are_type_errors_too(js, call, field: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TopologyError) as exc:
+        await call(js)
+    assert isinstance(exc.value, TypeError)
+    assert_names(exc, field)
+
+
+async def test_a_client_instead_of_jetstream(nc) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match=r"Fix: pass nc.jetstream\(\)"):
+        await ensure_stream(nc, "NEVER", "n.>")
+
+
+async def test_a_store_the_server_cannot_write_is_explained() -> None:
+    """Error 10049: the server could not create the stream's files (here its streams folder
+    was replaced by a file; a full disk or too many open files read the same)."""
+    async with await fanout_kit.start_server() as srv:
+        nc = await fanout_kit.connect(srv.url)
+        try:
+            js = nc.jetstream()
+            await ensure_stream(js, "FIRST", "first.>")
+            streams = srv.store_dir / "jetstream" / "$G" / "streams"
+            shutil.rmtree(streams)
+            streams.write_text("not a folder")
+            with pytest.raises(TopologyError) as exc:
+                await ensure_stream(js, "SECOND", "second.>")
+            assert exc.value.err_code == 10049
+            assert "could not create the stream's files" in str(exc.value)
+            assert "check the field" not in str(exc.value)
+        finally:
+            await nc.close()
