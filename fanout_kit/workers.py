@@ -245,6 +245,8 @@ class Worker:
             await nc.close()
 
     def _wait(self, state: str | None, exc: BaseException) -> None:
+        if self._stopping:
+            return  # the error is stop() closing the connection, not news
         self._waiting = state
         self.last_error = _describe(exc)
         self.retries += 1

@@ -8,13 +8,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig
+from nats.js.api import ConsumerConfig, StreamConfig
 
 import fanout_kit
 from fanout_kit.args import BadArgument
+from fanout_kit.audit import Received, audit
+from fanout_kit.cluster import start_cluster
+from fanout_kit.load import publish_paced
 from fanout_kit.server import NatsServer
 from fanout_kit.topology import TopologyError
 from fanout_kit.waiting import wait_for
@@ -219,3 +223,34 @@ def test_bad_arguments_name_the_parameter(
         Worker(**args)
     with pytest.raises(BadArgument, match="count"):
         WorkerPool("nats://127.0.0.1:4222", "S", "c", count=0)
+
+
+async def test_a_worker_carries_on_when_the_stream_leader_is_killed(unhandled: list[Any]) -> None:
+    async with start_cluster(3, name="fk-test-worker") as cluster:
+        nc = await fanout_kit.connect(cluster.urls, max_reconnect_attempts=-1)
+        js = nc.jetstream()
+        received = Received("EVENTS")
+        worker = Worker(cluster.urls, "EVENTS", "svc", handler=received.handler("svc"))
+        try:
+            await js.add_stream(StreamConfig(name="EVENTS", subjects=["events.>"], num_replicas=3))
+            await js.add_consumer("EVENTS", ConsumerConfig(durable_name="svc"))
+            await worker.start()
+            run = asyncio.create_task(publish_paced(js, rate=100, n=300, timeout=1, retries=30))
+            await wait_for(lambda: worker.acked >= 50, 60, "50 messages handled")
+            cluster.kill(await cluster.leader("EVENTS"))
+            record = await run
+
+            async def drained() -> bool:
+                info = await js.consumer_info("EVENTS", "svc")
+                return info.num_pending == 0 and info.num_ack_pending == 0
+
+            await wait_for(drained, 60, "svc to catch up", ignore=nats.errors.Error)
+            report = await audit(nc, record, received, settle=0)
+        finally:
+            await worker.stop()
+            await nc.close()
+    assert record.counts["failed"] == 0, record
+    assert not report.lost, report
+    svc = report.consumers["svc"]
+    assert svc.expected == len(set(record.seqs)) and svc.never_got == 0, report
+    assert unhandled == []
