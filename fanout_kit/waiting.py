@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from .args import BadArgument, check_seconds, check_text
 from .errors import FanoutKitError
@@ -47,13 +47,33 @@ def _short(value: object) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+@overload
 async def wait_for(
-    condition: Callable[[], T | Awaitable[T | None] | None],
+    condition: Callable[[], Awaitable[T | None]],
+    timeout: float = ...,
+    what: str = ...,
+    *,
+    ignore: type[Exception] | tuple[type[Exception], ...] = ...,
+) -> T: ...
+
+
+@overload
+async def wait_for(
+    condition: Callable[[], T | None],
+    timeout: float = ...,
+    what: str = ...,
+    *,
+    ignore: type[Exception] | tuple[type[Exception], ...] = ...,
+) -> T: ...
+
+
+async def wait_for(
+    condition: Callable[[], Any],
     timeout: float = 10.0,
     what: str = "the condition",
     *,
     ignore: type[Exception] | tuple[type[Exception], ...] = (),
-) -> T:
+) -> Any:
     """Call ``condition()`` until it returns something truthy, and return that value.
 
     ``condition`` may be a plain function or an ``async def`` (its result is awaited). It is

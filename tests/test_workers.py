@@ -242,7 +242,7 @@ async def test_a_worker_carries_on_when_the_stream_leader_is_killed(unhandled: l
 
             async def drained() -> bool:
                 info = await js.consumer_info("EVENTS", "svc")
-                return info.num_pending == 0 and info.num_ack_pending == 0
+                return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
             await wait_for(drained, 60, "svc to catch up", ignore=nats.errors.Error)
             report = await audit(nc, record, received, settle=0)
