@@ -198,11 +198,11 @@ class LagPlot:
         )
         summary = html.escape(self.summary())
         svg = (
-            f'<svg role="img" aria-labelledby="fk-lag-title" viewBox="0 0 {left + width + 30} '
+            f'<svg role="img" aria-label="{summary}" viewBox="0 0 {left + width + 30} '
             f'{height}" width="{left + width + 30}" fill="currentColor" '
             'style="max-width:100%;height:auto;'
             'font:12px var(--jp-ui-font-family, sans-serif);color:inherit">'
-            f'<title id="fk-lag-title">{summary}</title>'
+            f"<title>{summary}</title>"
             + self._panel(
                 30, panel, lag_series, "lag (Unprocessed), one scale for all", x_max, left, width
             )
