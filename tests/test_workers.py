@@ -103,9 +103,10 @@ async def test_the_controls_keep_working(
 async def test_consumer_deleted_and_recreated_under_a_running_worker(
     server: NatsServer, js: JetStreamContext, stream: str, unhandled: list[Any]
 ) -> None:
-    await js.add_consumer(stream, ConsumerConfig(durable_name="churn"))
-    worker = await Worker(server.url, stream, "churn").start()
+    worker = await Worker(server.url, stream, "churn").start()  # before its consumer exists
     try:
+        await wait_for(lambda: worker.state == CONSUMER_GONE, 10, "the worker to wait")
+        await js.add_consumer(stream, ConsumerConfig(durable_name="churn"))
         await publish(js, 5)
         await wait_for(lambda: worker.acked == 5, 10, "5 acks")
         await js.delete_consumer(stream, "churn")
