@@ -5,12 +5,17 @@ The helpers hide boilerplate, never the concept: what you get back are real nats
 
 from __future__ import annotations
 
+from .args import BadArgument
+from .audit import Audit, Received, audit
 from .blocking import run
 from .board import Board
+from .cluster import Cluster, ClusterNotReady, start_cluster
 from .connect import connect, kernel_server
 from .consume import ConsumeReport, drain, take
 from .errors import ConnectError, FanoutKitError, ServerStartError
 from .events import Event, PublishError, PublishReport, demo_events, publish_events
+from .lag import LagRecorder, record_lag
+from .load import PublishRecord, publish_paced
 from .report import consumer_table
 from .server import NatsServer, start_server
 from .topology import (
@@ -20,18 +25,31 @@ from .topology import (
     reset_streams,
     subjects_overlap,
 )
+from .waiting import WaitTimeout, wait_for
+from .workers import Worker, WorkerPool
 
 __all__ = [
+    "Audit",
+    "BadArgument",
     "Board",
+    "Cluster",
+    "ClusterNotReady",
     "ConnectError",
     "ConsumeReport",
     "Event",
     "FanoutKitError",
+    "LagRecorder",
     "NatsServer",
     "PublishError",
+    "PublishRecord",
     "PublishReport",
+    "Received",
     "ServerStartError",
     "TopologyError",
+    "WaitTimeout",
+    "Worker",
+    "WorkerPool",
+    "audit",
     "connect",
     "consumer_table",
     "demo_events",
@@ -40,11 +58,15 @@ __all__ = [
     "ensure_stream",
     "kernel_server",
     "publish_events",
+    "publish_paced",
+    "record_lag",
     "reset_streams",
     "run",
+    "start_cluster",
     "start_server",
     "subjects_overlap",
     "take",
+    "wait_for",
 ]
 
 __version__ = "0.1.0"

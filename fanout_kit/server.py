@@ -537,6 +537,16 @@ class NatsServer:
             self._lifeline.release()
             self._lifeline = None
 
+    def kill(self) -> None:
+        """SIGKILL the server, like a power cut, and reap it (no zombie is left).
+
+        The store (and its lock) and ports are kept: ``restart()`` brings the same server back.
+        """
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._release_lifeline()
+
     async def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after a deadline) and clean up.
 

@@ -1,0 +1,323 @@
+"""A JetStream cluster of kit servers on 127.0.0.1, for lessons and failover experiments.
+
+``start_cluster(3)`` starts three ``nats-server`` nodes (``n1``, ``n2``, ``n3``) joined by routes,
+waits until JetStream has a meta leader (the node that places streams and consumers; before it
+exists every stream or consumer request times out), and gives back a :class:`Cluster` that can
+find a stream's leader, SIGKILL a node and bring it back.
+
+No port is ever guessed. Every node picks its own client, monitoring and route ports (``-1``)
+and the kit reads them back. Routes need a known port, so the nodes start one after the other:
+``n1`` first, then each next node is given the route ports of those already running. A JetStream
+cluster refuses to start without any configured route, so ``n1`` gets a placeholder route to
+``127.0.0.1:0``: no process can listen on port 0, so nothing ever answers it, and ``n1`` learns the
+other nodes when they connect to it. Once all run, every node's flags name every other node's
+route port, so any node restarts into the cluster on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import shutil
+import tempfile
+from collections.abc import Generator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from nats.aio.client import Client
+
+from .args import BadArgument, check_count, check_seconds, check_text
+from .errors import FanoutKitError
+from .server import NatsServer, get_json, start_server
+from .waiting import WaitTimeout, wait_for
+
+__all__ = ["Cluster", "ClusterNotReady", "ClusterStart", "start_cluster"]
+
+READY_TIMEOUT = 30.0
+MAX_NODES = 9
+_PLACEHOLDER_ROUTE = "nats://127.0.0.1:0"  # port 0: a connection there is always refused
+_OWNED_STORES: set[Path] = set()
+
+
+class ClusterNotReady(FanoutKitError, TimeoutError):
+    """The cluster (or one stream in it) has no leader within the time given."""
+
+
+@atexit.register
+def _remove_stores_at_exit() -> None:
+    for store in list(_OWNED_STORES):
+        shutil.rmtree(store, ignore_errors=True)
+
+
+def _node_flags(cluster_name: str, route_port: int | None, routes: list[str]) -> list[str]:
+    listen = f"nats://127.0.0.1:{route_port if route_port is not None else -1}"
+    return ["--cluster_name", cluster_name, "--cluster", listen, "--routes", ",".join(routes)]
+
+
+def _route(port: int) -> str:
+    return f"nats://127.0.0.1:{port}"
+
+
+class Cluster:
+    """A running kit cluster. Make one with :func:`start_cluster`.
+
+    ``nodes`` maps each node name to its :class:`~fanout_kit.server.NatsServer` (``url``,
+    ``monitoring_url``, ``pid``, ``running``, ``stop()``, ``restart()``); ``urls`` is every
+    node's client URL, comma-separated, ready for ``fanout_kit.connect(cluster.urls)``.
+    """
+
+    def __init__(
+        self, name: str, nodes: dict[str, NatsServer], store: Path, owns_store: bool
+    ) -> None:
+        self.name = name
+        self.nodes = nodes
+        self.store = store
+        self._owns_store = owns_store
+
+    @property
+    def urls(self) -> str:
+        """Every node's client URL, comma-separated (the client fails over between them)."""
+        return ",".join(srv.url for srv in self.nodes.values())
+
+    @property
+    def running(self) -> list[str]:
+        """Names of the nodes whose process is running."""
+        return [name for name, srv in self.nodes.items() if srv.running]
+
+    def node_of(self, client: Client) -> str | None:
+        """The name of the node ``client`` is connected to (``None`` if it is not connected)."""
+        url = client.connected_url
+        if url is None:
+            return None
+        here = f"{url.scheme}://{url.hostname}:{url.port}"
+        return next((name for name, srv in self.nodes.items() if srv.url == here), None)
+
+    def _node(self, node: object) -> NatsServer:
+        if not isinstance(node, str) or node not in self.nodes:
+            raise BadArgument("node", node, f"one of the node names {list(self.nodes)}")
+        return self.nodes[node]
+
+    async def _meta_view(self, seen: dict[str, str]) -> dict[str, Any] | None:
+        """The meta group as its leader reports it, once every running node is current."""
+        running = self.running
+        for name in running:
+            try:
+                jsz = await get_json(self.nodes[name].monitoring_url + "/jsz")
+            except (OSError, ValueError, TimeoutError) as exc:
+                seen[name] = f"monitoring port not answering ({type(exc).__name__})"
+                continue
+            meta = jsz.get("meta_cluster") or {}
+            leader = meta.get("leader") or "none"
+            seen[name] = f"meta leader {leader}"
+            if meta.get("leader") != name:
+                continue
+            peers = {p.get("name"): p for p in meta.get("replicas") or []}
+            behind = [n for n in running if n != name and not peers.get(n, {}).get("current")]
+            if behind:
+                seen[name] = f"meta leader {name}, not yet current: {', '.join(behind)}"
+                continue
+            return dict(meta)
+        return None
+
+    async def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
+        """Wait until a running node leads the JetStream meta group and all running nodes
+        are current in it; return the leader's ``meta_cluster`` report (``leader``,
+        ``cluster_size``, ``quorum_needed``, ``replicas``).
+
+        Raises :class:`ClusterNotReady` (not a bare timeout) naming what each node saw.
+        """
+        limit = check_seconds("timeout", timeout, example="timeout=30")
+        running = self.running
+        quorum = len(self.nodes) // 2 + 1
+        if len(running) < quorum:
+            raise ClusterNotReady(
+                f"Cluster {self.name} not ready: {len(running)} of {len(self.nodes)} nodes run "
+                f"({', '.join(running) or 'none'}) and a meta leader needs {quorum}. "
+                "Restart a stopped node first: await cluster.restart('<name>')."
+            )
+        seen: dict[str, str] = {}
+        try:
+            return await wait_for(
+                lambda: self._meta_view(seen), limit, what=f"cluster {self.name}'s meta leader"
+            )
+        except WaitTimeout:
+            said = "; ".join(f"{k}: {v}" for k, v in sorted(seen.items())) or "nothing"
+            raise ClusterNotReady(
+                f"Cluster {self.name} not ready: no meta leader with every running node current "
+                f"after {limit:g} s (what the nodes said: {said}). Until there is one, stream "
+                "and consumer requests time out. Pass a larger timeout= on a busy machine."
+            ) from None
+
+    async def leader(self, stream: str, *, timeout: float = 10.0) -> str:
+        """The name of the node leading ``stream``, waiting up to ``timeout`` s for one.
+
+        Raises :class:`ClusterNotReady` if no running node leads it by then (an election
+        still running, a lost quorum, or no such stream).
+        """
+        check_text("stream", stream, example="'EVENTS'")
+        limit = check_seconds("timeout", timeout, example="timeout=10")
+        seen: dict[str, str] = {}
+
+        async def leading() -> str | None:
+            for name in self.running:
+                try:
+                    jsz = await get_json(self.nodes[name].monitoring_url + "/jsz?streams=true")
+                except (OSError, ValueError, TimeoutError):
+                    seen[name] = "monitoring port not answering"
+                    continue
+                details = [
+                    s
+                    for account in jsz.get("account_details") or []
+                    for s in account.get("stream_detail") or []
+                    if s.get("name") == stream
+                ]
+                if not details:
+                    seen[name] = "does not hold it"
+                    continue
+                said = (details[0].get("cluster") or {}).get("leader")
+                seen[name] = f"leader {said or 'none'}"
+                if said == name:
+                    return name
+            return None
+
+        try:
+            return await wait_for(leading, limit, what=f"a leader for stream {stream}")
+        except WaitTimeout:
+            said = "; ".join(f"{k}: {v}" for k, v in sorted(seen.items())) or "no node running"
+            raise ClusterNotReady(
+                f"Stream {stream} has no leader on cluster {self.name} after {limit:g} s "
+                f"({said}). An election takes a few seconds; without a quorum of its replicas "
+                "running there is none, and publishes to it fail."
+            ) from None
+
+    def kill(self, node: str) -> None:
+        """SIGKILL ``node`` (a power cut: no goodbye to the cluster) and reap it.
+
+        Its store and ports are kept, so :meth:`restart` brings the same node back.
+        """
+        self._node(node).kill()
+
+    async def restart(
+        self, node: str, *, wait: bool = True, timeout: float = READY_TIMEOUT
+    ) -> None:
+        """Start ``node`` again (same ports, same store) after a kill or a stop.
+
+        With ``wait`` (the default) it returns once the meta group has every running node
+        current again (see :meth:`wait_ready`).
+        """
+        srv = self._node(node)
+        limit = check_seconds("timeout", timeout, example="timeout=30")
+        await srv.restart()
+        if wait:
+            await self.wait_ready(limit)
+
+    async def close(self) -> None:
+        """Stop every node and remove the store the kit made (one passed in is kept)."""
+        await asyncio.gather(*(srv.stop() for srv in self.nodes.values()), return_exceptions=True)
+        if self._owns_store:
+            shutil.rmtree(self.store, ignore_errors=True)
+            _OWNED_STORES.discard(self.store)
+
+    async def __aenter__(self) -> Cluster:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{n} {'up' if s.running else 'down'}" for n, s in self.nodes.items())
+        return f"<Cluster {self.name}: {states}>"
+
+
+async def _start(n: int, name: str, store_dir: str | Path | None, ready_timeout: float) -> Cluster:
+    owns_store = store_dir is None
+    if store_dir is None:
+        store = Path(tempfile.mkdtemp(prefix="fanout-kit-cluster-"))
+    else:
+        store = Path(store_dir)
+    if owns_store:
+        _OWNED_STORES.add(store)
+    nodes: dict[str, NatsServer] = {}
+    cluster = Cluster(name, nodes, store, owns_store)
+    try:
+        ports: dict[str, int] = {}
+        for i in range(1, n + 1):
+            node = f"n{i}"
+            routes = [_route(p) for p in ports.values()] or [_PLACEHOLDER_ROUTE]
+            srv = await start_server(
+                name=node,
+                store_dir=store / node,
+                extra_args=_node_flags(name, None, routes),
+            )
+            nodes[node] = srv
+            varz = await get_json(srv.monitoring_url + "/varz")
+            ports[node] = int(varz["cluster"]["cluster_port"])
+        # Pin every node's route port and name every other node, so a restart (which reuses
+        # the node's flags) comes back on the same port and finds the cluster by itself.
+        for node, srv in nodes.items():
+            others = [_route(p) for other, p in ports.items() if other != node]
+            srv.extra_args = tuple(_node_flags(name, ports[node], others))
+        await cluster.wait_ready(ready_timeout)
+    except BaseException:
+        await asyncio.shield(cluster.close())
+        raise
+    return cluster
+
+
+class ClusterStart:
+    """What :func:`start_cluster` returns: ``await`` it, or use it with ``async with``."""
+
+    def __init__(self, n: int, name: str, store_dir: str | Path | None, timeout: float) -> None:
+        self._args = (n, name, store_dir, timeout)
+        self._cluster: Cluster | None = None
+
+    def __await__(self) -> Generator[Any, None, Cluster]:
+        return _start(*self._args).__await__()
+
+    async def __aenter__(self) -> Cluster:
+        self._cluster = await _start(*self._args)
+        return self._cluster
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._cluster is not None:
+            await self._cluster.close()
+
+
+def start_cluster(
+    n: int = 3,
+    *,
+    name: str = "fanout-kit",
+    store_dir: str | Path | None = None,
+    ready_timeout: float = READY_TIMEOUT,
+) -> ClusterStart:
+    """Start an ``n``-node JetStream cluster on 127.0.0.1 and wait for its meta leader.
+
+    ``cluster = await start_cluster(3)`` (stop it with ``await cluster.close()``) or
+    ``async with start_cluster(3) as cluster: ...``. Nodes are named ``n1``..``n<n>``.
+    ``store_dir``: a folder for the nodes' stores (one subfolder each), kept afterwards; left
+    out, a temporary one is made and removed by ``close()``. ``name``: the cluster name.
+
+    Raises :class:`ClusterNotReady` if no meta leader appears within ``ready_timeout``
+    seconds; whatever had started is stopped first, so no server is left behind.
+    """
+    check_count("n", n, example="n=3 (an odd number: 3 or 5)", least=2)
+    if n > MAX_NODES:
+        raise BadArgument("n", n, f"at most {MAX_NODES} nodes on one machine, e.g. n=3")
+    check_text("name", name, example="name='fanout-kit'")
+    if any(c in name for c in " .*>\t/"):
+        raise BadArgument("name", name, "letters, digits, '-' and '_' only, e.g. 'fanout-kit'")
+    if store_dir is not None and not isinstance(store_dir, str | Path):
+        raise BadArgument("store_dir", store_dir, "a folder path (str or Path), or None")
+    timeout = check_seconds("ready_timeout", ready_timeout, example="ready_timeout=30")
+    return ClusterStart(n, name, store_dir, timeout)
