@@ -11,6 +11,7 @@ from .connect import connect, kernel_server
 from .consume import ConsumeReport, drain, take
 from .errors import ConnectError, FanoutKitError, ServerStartError
 from .events import Event, PublishError, PublishReport, demo_events, publish_events
+from .progress import show_progress
 from .report import consumer_table
 from .server import NatsServer, start_server
 from .topology import (
@@ -42,6 +43,7 @@ __all__ = [
     "publish_events",
     "reset_streams",
     "run",
+    "show_progress",
     "start_server",
     "subjects_overlap",
     "take",

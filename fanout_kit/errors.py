@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConnectError", "FanoutKitError", "ServerStartError"]
+__all__ = ["ConnectError", "FanoutKitError", "ServerStartError", "WorkspaceError"]
 
 
 class FanoutKitError(Exception):
@@ -15,3 +15,8 @@ class ServerStartError(FanoutKitError):
 
 class ConnectError(FanoutKitError):
     """A NATS server could not be reached."""
+
+
+class WorkspaceError(FanoutKitError, ValueError):
+    """A learner's workspace request that cannot be met (e.g. resetting a lesson that does
+    not exist); the message names the parameter, what was given and what fits."""
