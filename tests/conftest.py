@@ -12,7 +12,6 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from nats.aio.client import Client
@@ -83,15 +82,43 @@ def _own_progress_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+#: Code the solutions write: none of it may appear in a first wrong try's feedback.
+SOLUTION_CODE = (
+    'durable_name="',
+    "durable_name=",
+    "filter_subjects=[",
+    "filter_subject=",
+    "metadata.num_pending",
+    "DeliverPolicy.",
+    "AckPolicy.",
+    "RetentionPolicy.",
+    "DiscardPolicy.",
+    "ReplayPolicy.",
+    "StorageType.",
+    "max_age=7 * 24",
+    "max_msgs=100",
+    "num_replicas=3",
+    "opt_start_time=since",
+    "wildcard(1)",
+    "pull_subscribe_bind(",
+    "except TimeoutError",
+    "msg.ack()",
+    "return [",
+    "json.loads(",
+)
+
+
 def assert_wrong(result: CheckResult, phrases: Iterable[str]) -> None:
     """``result`` is a wrong answer whose hint (all rungs: symptom, concept, fix) contains
-    every phrase, and whose first rung does not give the fix away."""
+    every phrase, and whose first rung gives no solution code away."""
     assert result.status == "wrong", result
     for phrase in phrases:
         assert phrase in result.hints, (phrase, result.hints)
-    if result.rung == 1 and result.fix:
-        assert result.fix not in result.message, result.message
-        assert "reveal=True" in result.message, result.message
+    if result.rung == 1:
+        leaked = [code for code in SOLUTION_CODE if code in result.message]
+        assert not leaked, f"first try shows solution code {leaked}: {result.message}"
+        if result.fix:
+            assert "reveal=True" in result.message, result.message
 
 
 # A 3-node JetStream cluster on loopback, for lesson 11's checker (started once, when a test

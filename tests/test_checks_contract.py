@@ -22,14 +22,15 @@ from typing import Any
 
 import pytest
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 import fanout_kit
 from fanout_kit import progress
-from fanout_kit.checks import CheckResult, Checker, forget_stream, learner
+from fanout_kit.checks import Checker, CheckResult, forget_stream, learner
 from fanout_kit.events import demo_events, publish_events
 from fanout_kit.server import NatsServer
 
-from .conftest import fresh_stream
+from .conftest import assert_wrong, fresh_stream
 from .solutions import load_solution
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -63,31 +64,92 @@ class Lesson:
     function: str  # the learner's function name in the lesson and its solution file
     prepare: Callable[[JetStreamContext], Awaitable[None]]
     streams: tuple[str, ...]
+    says: tuple[str, ...]  # in the first solution run's message
     cluster: bool = False
 
 
 LESSONS: dict[str, Lesson] = {
-    "00": Lesson("00-welcome", "publish_three", _welcome, ("WELCOME",)),
-    "01": Lesson("01-streams-and-retention", "create_bounded_stream", _nothing, ("BOUNDED",)),
-    "02": Lesson("02-basic-fan-out", "create_billing", lambda js: _orders(js, 10), ("EVENTS",)),
+    "00": Lesson(
+        "00-welcome",
+        "publish_three",
+        _welcome,
+        ("WELCOME",),
+        ("3 messages stored in WELCOME at sequences 2..4.",),
+    ),
+    "01": Lesson(
+        "01-streams-and-retention",
+        "create_bounded_stream",
+        _nothing,
+        ("BOUNDED",),
+        ("kept 100 messages", "10077"),
+    ),
+    "02": Lesson(
+        "02-basic-fan-out",
+        "create_billing",
+        lambda js: _orders(js, 10),
+        ("EVENTS",),
+        ("seq 1..4", "6 more"),
+    ),
     "03": Lesson(
-        "03-filtered-fan-out", "make_fraud_watch", lambda js: _demo(js, 50, 3), ("EVENTS",)
+        "03-filtered-fan-out",
+        "make_fraud_watch",
+        lambda js: _demo(js, 50, 3),
+        ("EVENTS",),
+        ("all 14 matching messages (4 payment failures, 10 logins)",),
     ),
-    "04": Lesson("04-real-time-and-replay", "make_late_report", lambda js: _demo(js, 20), ("EVENTS",)),
-    "05": Lesson("05-republish", "temp_alerts", _nothing, ("SENSOR_DATA",)),
-    "06": Lesson("06-interest-retention", "setup_invoices", _nothing, ("INVOICES",)),
+    "04": Lesson(
+        "04-real-time-and-replay",
+        "make_late_report",
+        lambda js: _demo(js, 20),
+        ("EVENTS",),
+        ("the 3 events published after `since` (seq 21..23)", "none of the 20 before"),
+    ),
+    "05": Lesson(
+        "05-republish",
+        "temp_alerts",
+        _nothing,
+        ("SENSOR_DATA",),
+        ("3 alerts (alerts.temp.dev-01, alerts.temp.dev-03, alerts.temp.dev-02)",),
+    ),
+    "06": Lesson(
+        "06-interest-retention", "setup_invoices", _nothing, ("INVOICES",), ("messages now 0",)
+    ),
     "07": Lesson(
-        "07-scaling-consumers", "thumbnail_worker", lambda js: _orders(js, 50), ("EVENTS",)
+        "07-scaling-consumers",
+        "thumbnail_worker",
+        lambda js: _orders(js, 50),
+        ("EVENTS",),
+        ("50 events processed", "none twice, none missed"),
     ),
-    "08": Lesson("08-monitoring-lag", "lag_from_messages", lambda js: _demo(js, 30), ("EVENTS",)),
-    "09": Lesson("09-anti-patterns", "safe_setup", _nothing, ("EVENTS",)),
+    "08": Lesson(
+        "08-monitoring-lag",
+        "lag_from_messages",
+        lambda js: _demo(js, 30),
+        ("EVENTS",),
+        ("said 15, 10, 0", "no API request"),
+    ),
+    "09": Lesson(
+        "09-anti-patterns",
+        "safe_setup",
+        _nothing,
+        ("EVENTS",),
+        ("keeps events for 7 days", "(seq 1 and 3)"),
+    ),
     "10": Lesson(
         "10-event-driven-architecture",
         "inventory_service",
         lambda js: _demo(js, 60, 38),
         ("EVENTS",),
+        ("counted {'order.created': 10, 'order.shipped': 6}, all acked",),
     ),
-    "11": Lesson("11-beyond-one-machine", "make_orders_r3", _nothing, ("ORDERS_R3",), True),
+    "11": Lesson(
+        "11-beyond-one-machine",
+        "make_orders_r3",
+        _nothing,
+        ("ORDERS_R3",),
+        ("on n1, n2, n3 in files",),
+        cluster=True,
+    ),
 }
 
 
@@ -152,26 +214,48 @@ def _like_solution(lesson: Lesson, body: Callable[..., Any]) -> Callable[..., An
     return fn
 
 
+async def _state(js: JetStreamContext, lesson: Lesson) -> dict[str, Any]:
+    """Per lesson stream: its message count and consumer names (None if it does not exist)."""
+    out: dict[str, Any] = {}
+    for name in lesson.streams:
+        try:
+            info = await js.stream_info(name)
+        except NotFoundError:
+            out[name] = None
+            continue
+        consumers = sorted(c.name for c in await js.consumers_info(name))
+        out[name] = (info.state.messages, consumers)
+    return out
+
+
 async def test_the_stub_is_not_attempted_in_the_lessons_words(case: Any) -> None:
     exercise, lesson, check, js = case
 
     async def stub(*args: Any) -> None:
         raise NotImplementedError("your code here")
 
+    before = await _state(js, lesson)
     result = await check(js, stub)
     assert result.status == "not attempted", result
     saved = _saved_output(lesson, *exercise.key.split("."))
     if saved.startswith("⏳"):
         assert repr(result) == saved, "the committed notebook shows other words"
     assert progress.report().rows[int(exercise.lesson)].state == "not started"
+    after = await _state(js, lesson)
+    if exercise.lesson == "08":  # publishes its probe events before it asks the learner
+        after = {k: (before[k][0], v[1]) for k, v in after.items()}
+    assert after == before, "a stub's check must leave the lesson's streams as they were"
 
 
 async def test_the_solution_is_accepted_twice_and_recorded_as_done(case: Any) -> None:
     exercise, lesson, check, js = case
     solve = getattr(load_solution(lesson.notebook), lesson.function)
-    for _ in range(2):
-        result = await check(js, solve)
-        assert result.ok, result
+    first = await check(js, solve)
+    assert first.ok, first
+    for phrase in lesson.says:
+        assert phrase in first.message, first.message
+    again = await check(js, solve)
+    assert again.ok, again
     row = progress.report().rows[int(exercise.lesson)]
     assert (row.exercise, row.state, row.wrong) == (exercise, "done", 0)
 
@@ -184,7 +268,7 @@ async def test_a_wrong_answer_climbs_the_hint_ladder(case: Any) -> None:
     nothing = _like_solution(lesson, lambda *args: None)
 
     first = await check(js, nothing)
-    assert first.status == "wrong", first
+    assert_wrong(first, [])
     assert first.concept and first.fix, "a wrong answer needs all three rungs"
     assert first.symptom in first.message
     assert first.concept not in first.message and first.fix not in first.message
@@ -215,7 +299,7 @@ async def test_the_ladder_continues_after_a_restart(case: Any) -> None:
 
 
 async def test_the_learners_exception_names_their_line(case: Any) -> None:
-    exercise, lesson, check, js = case
+    _, lesson, check, js = case
 
     def body(*args: Any) -> Any:
         return {}["missing key"]  # the learner's own bug
@@ -230,7 +314,7 @@ async def test_the_learners_exception_names_their_line(case: Any) -> None:
 
 
 async def test_a_name_lost_in_a_kernel_restart_is_explained(case: Any) -> None:
-    exercise, lesson, check, js = case
+    _, lesson, check, js = case
 
     def body(*args: Any) -> Any:
         return setup_cells_result  # type: ignore[name-defined]  # noqa: F821
@@ -249,7 +333,8 @@ async def test_a_learner_function_that_hangs_is_stopped_where_it_waits(
     if exercise.lesson == "10":
         pytest.skip("the inventory service runs until the check cancels it: waiting is its job")
     monkeypatch.setattr(learner, "LEARNER_TIMEOUT", 0.5)
-    monkeypatch.setattr(importlib.import_module("fanout_kit.checks.scaling"), "LEARNER_TIMEOUT", 0.5)
+    scaling = importlib.import_module("fanout_kit.checks.scaling")
+    monkeypatch.setattr(scaling, "LEARNER_TIMEOUT", 0.5)
     released = threading.Event()
     solution = getattr(load_solution(lesson.notebook), lesson.function)
     if inspect.iscoroutinefunction(solution):

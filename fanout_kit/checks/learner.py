@@ -171,7 +171,7 @@ def _start_in_thread(
 
 
 async def call_learner(
-    fn: Callable[..., Any], *args: Any, timeout: float | None | Literal["default"] = "default"
+    fn: Callable[..., Any], *args: Any, timeout: float | Literal["default"] | None = "default"
 ) -> Any:
     """Call the learner's function (async, or plain in a thread) and return what it returns.
 
