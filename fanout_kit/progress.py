@@ -105,10 +105,14 @@ def record(key: str, status: str, rung: int = 1) -> None:
         _MEMORY.append(attempt)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(attempt.__dict__) + "\n"
-    with path.open("a", encoding="utf-8") as f:
+    line = (json.dumps(attempt.__dict__) + "\n").encode()
+    with path.open("a+b") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
+            if f.seek(0, os.SEEK_END) > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":  # a writer killed mid-line: start on a line of our own
+                    line = b"\n" + line
             f.write(line)
             f.flush()
         finally:
@@ -177,11 +181,12 @@ class ProgressReport:
         return out
 
     def __repr__(self) -> str:
-        head = (
-            f"Progress recorded in {self.where}:"
-            if self.where is not None
-            else "Progress in this kernel only (not in a workspace, so nothing is saved):"
-        )
+        if self.where is None:
+            head = "Progress in this kernel only (not in a workspace, so nothing is saved):"
+        elif self.where.exists():
+            head = f"Progress recorded in {self.where}:"
+        else:
+            head = f"No check results yet (they will be recorded in {self.where}):"
         return "\n".join([head, *self.lines()])
 
     __str__ = __repr__

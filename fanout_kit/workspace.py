@@ -115,8 +115,10 @@ class SyncReport:
 
     def lines(self) -> list[str]:
         out = []
-        if self.copied:
-            out.append(f"new lessons copied in: {', '.join(self.copied)}")
+        if len(self.copied) > 4:
+            out.append(f"copied {len(self.copied)} files in from notebooks/ (lessons, solutions)")
+        elif self.copied:
+            out.append(f"copied in from notebooks/: {', '.join(self.copied)}")
         if self.refreshed:
             out.append(f"updated (you had not edited them): {', '.join(self.refreshed)}")
         for name in self.conflicts:
