@@ -273,7 +273,7 @@ def _say(text: str) -> None:
 
 def _open_workspace(root: Path, folder: Path | None) -> Path:
     """Sync the learner's workspace with ``notebooks/`` and say what changed; its folder."""
-    workspace = Workspace(folder or root / WORKSPACE, root / "notebooks")
+    workspace = Workspace((folder or root / WORKSPACE).resolve(), root / "notebooks")
     report = workspace.sync()
     for line in report.lines():
         _say(line)
@@ -326,7 +326,9 @@ def _run(
         except FanoutKitError as exc:
             print(f"fanout-kit lab: {exc}", file=sys.stderr)
             return 2
-    elif not notebook_dir.is_dir():
+    elif notebook_dir.is_dir():
+        notebook_dir = notebook_dir.resolve()
+    else:
         print(
             f"fanout-kit lab: {notebook_dir} is not a folder. Run it from the project folder "
             "(the one with notebooks/) or pass --notebook-dir.",
@@ -361,6 +363,7 @@ def _run(
         )
         proc = subprocess.Popen(
             argv,
+            cwd=notebook_dir,  # a kernel started without a notebook runs there too
             env=env,
             stdin=subprocess.DEVNULL,  # JupyterLab never prompts "shut down? (y/n)"
             process_group=0,  # a terminal's Ctrl-C reaches the lab, which stops JupyterLab
