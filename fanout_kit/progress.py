@@ -12,10 +12,12 @@ how much of the next hint is shown, across kernel restarts.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -32,6 +34,7 @@ __all__ = [
     "exercise",
     "progress_file",
     "record",
+    "recording_to",
     "show_progress",
     "wrong_tries",
 ]
@@ -84,11 +87,27 @@ class Attempt:
 
 
 _MEMORY: list[Attempt] = []
+_OVERRIDE: list[Path] = []
+
+
+@contextlib.contextmanager
+def recording_to(path: Path) -> Iterator[Path]:
+    """Record to (and read from) ``path`` inside the block, in this process only: tests give
+    each test a file of its own without leaking it to the kernels a test starts."""
+    stack = _OVERRIDE
+    stack.append(path)
+    try:
+        yield path
+    finally:
+        stack.remove(path)
 
 
 def progress_file() -> Path | None:
-    """Where results are recorded: ``$FANOUT_KIT_PROGRESS``, else the progress file of the
-    workspace the kernel runs in (found from the current folder up), else None (memory)."""
+    """Where results are recorded: a :func:`recording_to` file, else ``$FANOUT_KIT_PROGRESS``,
+    else the progress file of the workspace the kernel runs in (found from the current folder
+    up), else None (kept in memory)."""
+    if _OVERRIDE:
+        return _OVERRIDE[-1]
     env = os.environ.get(ENV)
     if env:
         return Path(env)
