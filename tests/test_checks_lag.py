@@ -104,3 +104,16 @@ async def test_stream_without_events_subjects(js) -> None:  # type: ignore[no-un
     await js.add_stream(name="EVENTS", subjects=["other.>"])
     result = await lag.lag_from_metadata(js, load_solution("08-monitoring-lag").lag_from_messages)
     assert_wrong(result, ['must capture "events.>"'])
+
+
+async def test_a_refusal_of_the_checks_own_request_is_explained_not_counted(js) -> None:  # type: ignore[no-untyped-def]
+    from fanout_kit import progress
+
+    await js.delete_stream("EVENTS")
+    await js.add_stream(name="EVENTS", subjects=["events.>"], max_consumers=1)
+    await js.add_consumer(
+        "EVENTS", durable_name="other"
+    )  # the check's own consumer is one too many
+    result = await lag.lag_from_metadata(js, lambda msgs: 0)
+    assert_wrong(result, ["The check could not finish", "maximum consumers limit reached"])
+    assert progress.attempts() == [], "the learner did nothing wrong: not a try"

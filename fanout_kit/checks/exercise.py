@@ -81,6 +81,15 @@ async def _judge(
             ),
             False,
         )
+    except nats.errors.Error as exc:  # APIError too: the server refused the check's own request
+        return (
+            wrong(
+                f"The check could not finish: the server answered its own request with "
+                f"{type(exc).__name__} ({exc}). Run the lesson's setup cells again (Run > Run "
+                "All Above Selected Cell), then this one."
+            ),
+            False,
+        )
     except TimeoutError:
         if deadline.expired():
             said = f"The check did not finish within {CHECK_TIMEOUT:g} s."
