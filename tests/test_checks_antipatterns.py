@@ -1,4 +1,5 @@
-"""Lesson 09's checker against a real server: stub, each wrong setup with its hint, solution."""
+"""Lesson 09's checker against a real server: each wrong setup and its hint
+(stub, solution and learner exceptions: test_checks_contract.py)."""
 
 from __future__ import annotations
 

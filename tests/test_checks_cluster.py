@@ -1,93 +1,16 @@
-"""Lesson 11's checker against a real 3-node cluster: stub, each wrong answer with its hint,
-the solution, and the single-server mistake."""
+"""Lesson 11's checker against a real 3-node cluster (conftest's `cjs`): each wrong answer with
+its hint, and the single-server mistake."""
 
 from __future__ import annotations
-
-import asyncio
-import socket
-import tempfile
-import time
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from nats.js.api import ConsumerConfig, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-import fanout_kit
-from fanout_kit.checks import cluster, forget_stream
-from fanout_kit.server import NatsServer, get_json
+from fanout_kit.checks import cluster
 
 from .conftest import assert_wrong
 from .solutions import load_solution
-
-NAMES = ("n1", "n2", "n3")
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-async def _start_cluster(store: str) -> list[NatsServer]:
-    ports = _free_ports(len(NAMES))
-    servers: list[NatsServer] = []
-    try:
-        for name, port in zip(NAMES, ports, strict=True):
-            routes = ",".join(f"nats://127.0.0.1:{p}" for p in ports if p != port)
-            servers.append(
-                await fanout_kit.start_server(
-                    name=name,
-                    store_dir=f"{store}/{name}",
-                    extra_args=[
-                        "--cluster_name",
-                        "fanout-kit-tests",
-                        "--cluster",
-                        f"nats://127.0.0.1:{port}",
-                        "--routes",
-                        routes,
-                    ],
-                )
-            )
-        deadline = time.monotonic() + 20
-        while True:
-            for srv in servers:
-                meta = (await get_json(srv.monitoring_url + "/jsz")).get("meta_cluster", {})
-                peers = meta.get("replicas") or []
-                if meta.get("leader") == srv.name and len(peers) == 2:
-                    if all(p.get("current") for p in peers):
-                        return servers
-            if time.monotonic() > deadline:
-                raise AssertionError("the 3-node cluster elected no JetStream meta leader in 20 s")
-            await asyncio.sleep(0.05)
-    except BaseException:
-        for srv in servers:
-            await srv.stop()
-        raise
-
-
-@pytest.fixture(scope="module")
-def nodes() -> Iterator[list[NatsServer]]:
-    with tempfile.TemporaryDirectory(prefix="fanout-kit-cluster-") as store:
-        servers = asyncio.run(_start_cluster(store))
-        try:
-            yield servers
-        finally:
-            for srv in servers:
-                asyncio.run(srv.stop())
-
-
-@pytest.fixture
-async def cjs(nodes: list[NatsServer]) -> AsyncIterator:  # type: ignore[type-arg]
-    client = await fanout_kit.connect(",".join(s.url for s in nodes))
-    js = client.jetstream()
-    yield js
-    await forget_stream(js, cluster.STREAM)
-    await client.close()
 
 
 def _solution():  # type: ignore[no-untyped-def]

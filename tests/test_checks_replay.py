@@ -1,4 +1,5 @@
-"""Lesson 04's checker against a real server: stub, each wrong answer with its hint, solution."""
+"""Lesson 04's checker against a real server: each wrong answer and its hint
+(stub, solution and learner exceptions: test_checks_contract.py)."""
 
 from __future__ import annotations
 
