@@ -16,6 +16,7 @@ from .errors import ConnectError, FanoutKitError, ServerStartError
 from .events import Event, PublishError, PublishReport, demo_events, publish_events
 from .lag import LagRecorder, record_lag
 from .load import PublishRecord, publish_paced
+from .progress import show_progress
 from .report import consumer_table
 from .server import NatsServer, start_server
 from .topology import (
@@ -62,6 +63,7 @@ __all__ = [
     "record_lag",
     "reset_streams",
     "run",
+    "show_progress",
     "start_cluster",
     "start_server",
     "subjects_overlap",

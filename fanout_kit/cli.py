@@ -1,4 +1,4 @@
-"""The ``fanout-kit`` command: ``lab``, ``server`` and ``doctor``."""
+"""The ``fanout-kit`` command: ``lab``, ``server``, ``doctor``, ``reset`` and ``progress``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import signal
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import FanoutKitError
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 from .server import NatsServer, get_json, listening_addresses, loopback_only, start_server
 
 __all__ = ["main"]
@@ -116,6 +120,34 @@ def _server_main(store: Path | None) -> int:
     return 0
 
 
+def _workspace(folder: Path | None) -> Workspace:
+    from .lab import WORKSPACE, project_root
+    from .workspace import Workspace
+
+    root = project_root()
+    return Workspace(folder or root / WORKSPACE, root / "notebooks")
+
+
+def _reset_main(lessons: list[str], folder: Path | None) -> int:
+    """Restore the named lessons in the learner's workspace; the old copies become backups."""
+    workspace = _workspace(folder)
+    names = [workspace.lesson(which) for which in lessons]  # every name checked before any reset
+    for name in names:
+        fresh, backup = workspace.reset(name)
+        kept = f"; your copy is kept as {backup}" if backup else ""
+        print(f"{name}: restored from notebooks/ as {fresh}{kept}")
+    return 0
+
+
+def _progress_main(folder: Path | None) -> int:
+    """Print which exercises are done, tried or not started, from the workspace's records."""
+    from .progress import report
+    from .workspace import PROGRESS_FILE
+
+    print(report(_workspace(folder).folder / PROGRESS_FILE))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="fanout-kit",
@@ -131,10 +163,27 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--port", type=int, help="JupyterLab's port (default: JUPYTER_PORT or 8888)")
     lab.add_argument("--no-browser", action="store_true", help="don't open a browser")
     lab.add_argument("--store", type=Path, help="JetStream store (default .fanout-kit/lab-store)")
-    lab.add_argument("--notebook-dir", type=Path, help="folder to open (default notebooks/)")
+    lab.add_argument(
+        "--workspace",
+        type=Path,
+        help="where your copies of the lessons live (default workspace/ in the project)",
+    )
+    lab.add_argument(
+        "--notebook-dir",
+        type=Path,
+        help="open this folder as it is instead of your workspace (its notebooks get edited)",
+    )
     server = sub.add_parser("server", help="run the bundled nats-server in the foreground")
     server.add_argument("--store", type=Path, help="JetStream store (default: a fresh temp dir)")
     sub.add_parser("doctor", help="check versions and that the bundled server works")
+    reset = sub.add_parser(
+        "reset",
+        help="restore lessons in your workspace from notebooks/ (your copy is kept as a backup)",
+    )
+    reset.add_argument("lessons", nargs="+", metavar="NN", help="lesson number, e.g. 03")
+    reset.add_argument("--workspace", type=Path, help="your workspace (default workspace/)")
+    prog = sub.add_parser("progress", help="which exercises are done, tried or not started")
+    prog.add_argument("--workspace", type=Path, help="your workspace (default workspace/)")
 
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "lab":
@@ -149,8 +198,13 @@ def main(argv: list[str] | None = None) -> int:
                 open_browser=not args.no_browser,
                 store_dir=args.store,
                 notebook_dir=args.notebook_dir,
+                workspace_dir=args.workspace,
                 extra=extra,
             )
+        if args.command == "reset":
+            return _reset_main(args.lessons, args.workspace)
+        if args.command == "progress":
+            return _progress_main(args.workspace)
         if args.command == "server":
             return _server_main(args.store)
         return _doctor_main()

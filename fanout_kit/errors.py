@@ -16,6 +16,7 @@ __all__ = [
     "ServerUnreachableError",
     "TopologyError",
     "TopologyTypeError",
+    "WorkspaceError",
 ]
 
 
@@ -68,3 +69,8 @@ class TopologyError(KitValueError):
 
 class TopologyTypeError(TopologyError, TypeError):
     """A stream or consumer setting of the wrong type (also a ``TypeError``)."""
+
+
+class WorkspaceError(KitValueError):
+    """A learner's workspace request that cannot be met (e.g. resetting a lesson that does
+    not exist); the message names the parameter, what was given and what fits."""

@@ -1,10 +1,20 @@
 """`fanout-kit lab`: one nats-server for the whole JupyterLab session, shared by every kernel.
 
-The server's store lives under the project (``.fanout-kit/lab-store``) so streams survive a
-relaunch. Kernels inherit ``NATS_URL`` from JupyterLab, so a publisher notebook and a consumer
-notebook side by side talk to the same server. JupyterLab's news feed and update checks are
-turned off: workshops are often offline. JupyterLab's own settings (``JUPYTER_PORT``,
-``JUPYTER_TOKEN``, config files) are left to JupyterLab.
+JupyterLab opens the learner's own copies of the lessons (``workspace/``, see
+:mod:`.workspace`), never the tracked notebooks, on ``00-welcome`` in a fresh JupyterLab
+workspace (no tabs or kernels restored from the last session). The server's store lives under
+the project (``.fanout-kit/lab-store``) so streams survive a relaunch. Kernels inherit
+``NATS_URL`` from JupyterLab, so a publisher notebook and a consumer notebook side by side talk
+to the same server. JupyterLab's news feed and update checks are turned off: workshops are
+often offline. JupyterLab's own settings (``JUPYTER_PORT``, ``JUPYTER_TOKEN``, config files)
+are left to JupyterLab.
+
+Stopping: SIGINT (Ctrl-C, with or without a terminal), SIGTERM or SIGHUP to ``fanout-kit lab``
+asks JupyterLab to shut down (SIGTERM: it stops its kernels), SIGKILLs it after
+:data:`GRACE` seconds, then ends whatever it had started that is still running (a kernel's
+own child processes too), then stops the server. A second signal skips the waiting.
+JupyterLab's runtime files (its token among them) live in a private folder of this run,
+removed at the end.
 """
 
 from __future__ import annotations
@@ -13,17 +23,41 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
+from .errors import FanoutKitError
 from .processes import die_with_parent_hook
-from .server import NatsServer, start_server
+from .server import NatsServer, _pid_alive, start_server
 from .validate import redact_url
+from .workspace import Workspace
 
-__all__ = ["jupyter_lab_argv", "offline_app_settings", "project_root", "run_lab"]
+__all__ = [
+    "GRACE",
+    "WORKSPACE",
+    "jupyter_lab_argv",
+    "offline_app_settings",
+    "project_root",
+    "run_lab",
+    "stop_tree",
+]
+
+WORKSPACE = "workspace"
+"""The learner's copies of the lessons, at the project root (git-ignored)."""
+WELCOME = "00-welcome.ipynb"
+GRACE = 5.0
+"""Seconds JupyterLab gets to shut its kernels down after SIGTERM before it is SIGKILLed."""
+KILL_GRACE = 2.0
+"""Seconds a leftover process (a kernel's child) gets after SIGTERM before SIGKILL."""
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 # Offline-friendly defaults: no news feed, no update check.
 QUIET_LAB_OPTIONS = (
@@ -71,14 +105,21 @@ def jupyter_lab_argv(
     port: int | None = None,
     open_browser: bool = True,
     settings_dir: Path | None = None,
+    workspaces_dir: Path | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
     """The JupyterLab command line ``fanout-kit lab`` runs (``port=None`` lets JupyterLab pick,
-    honouring ``JUPYTER_PORT``)."""
+    honouring ``JUPYTER_PORT``). With ``workspaces_dir`` (an empty folder) JupyterLab restores
+    no tabs from an earlier session; it opens on the welcome lesson if ``notebook_dir`` has
+    one. ``extra`` comes last, so the user's own options win."""
     argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={notebook_dir}"]
     argv += [f"--ServerApp.ip={ip}", *QUIET_LAB_OPTIONS]
     if settings_dir is not None:
         argv.append(f"--LabApp.app_settings_dir={settings_dir}")
+    if workspaces_dir is not None:
+        argv.append(f"--LabApp.workspaces_dir={workspaces_dir}")
+    if (notebook_dir / WELCOME).is_file():
+        argv.append(f"--LabApp.default_url=/lab/tree/{WELCOME}")
     if port is not None:
         argv.append(f"--ServerApp.port={port}")
     if not open_browser:
@@ -88,6 +129,154 @@ def jupyter_lab_argv(
     return argv + list(extra)
 
 
+@dataclass(frozen=True)
+class _Proc:
+    """A process by pid and start time, so a recycled pid is never signalled by mistake."""
+
+    pid: int
+    start: str
+
+    @classmethod
+    def of(cls, pid: int) -> _Proc | None:
+        stat = _stat(pid)
+        return cls(pid, stat[19]) if stat else None
+
+    def alive(self) -> bool:
+        stat = _stat(self.pid)
+        return stat is not None and stat[19] == self.start and stat[0] not in ("Z", "X")
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signum)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields 3.. of /proc/<pid>/stat (state first), or None if there is no such process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def _descendants(pid: int) -> list[_Proc]:
+    """Every process below ``pid`` (children, their children, ...), from /proc (Linux)."""
+    found: list[_Proc] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                for child in (task / "children").read_text().split():
+                    proc = _Proc.of(int(child))
+                    if proc is not None and proc not in found:
+                        found.append(proc)
+                        todo.append(proc.pid)
+    return found
+
+
+def _wait_for(done: Callable[[], bool], seconds: float, hurry: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + seconds
+    while not done():
+        if hurry() or time.monotonic() >= deadline:
+            return done()
+        time.sleep(0.05)
+    return True
+
+
+def stop_tree(
+    proc: subprocess.Popen[bytes],
+    *,
+    grace: float = GRACE,
+    kill_grace: float = KILL_GRACE,
+    hurry: Callable[[], bool] = lambda: False,
+) -> None:
+    """End ``proc`` and everything it started: SIGTERM, SIGKILL after ``grace`` seconds; then
+    SIGTERM (and SIGKILL after ``kill_grace``) to any process below it still running.
+    ``hurry()`` turning true skips the waiting (a second Ctrl-C)."""
+    family = _descendants(proc.pid)
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        if not _wait_for(lambda: proc.poll() is not None, grace, hurry):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        proc.wait()
+    left = [p for p in family if p.alive()]
+    for p in left:
+        p.signal(signal.SIGTERM)
+    if not _wait_for(lambda: not any(p.alive() for p in left), kill_grace, hurry):
+        for p in left:
+            p.signal(signal.SIGKILL)
+
+
+class _Stop(Exception):
+    """A stop signal arrived (raised once, from the signal handler, to end the wait)."""
+
+
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP while the lab runs: the first raises :class:`_Stop` (ending
+    whatever the lab is waiting for), later ones only set :attr:`hurry`. Installed even where
+    SIGINT was ignored (a lab started in the background): the lab must still stop."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.cleaning = False  # set once the lab is stopping: then a signal only hurries it
+
+    def hurry(self) -> bool:
+        return self.received > 1 or (self.cleaning and self.received > 0)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.received += 1
+        if self.received == 1 and not self.cleaning:
+            raise _Stop(signal.Signals(signum).name)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_Signals]:
+        old = {sig: signal.signal(sig, self._handle) for sig in _STOP_SIGNALS}
+        try:
+            yield self
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+
+def _runtime_parent() -> Path:
+    """Where Jupyter keeps runtime files: ``JUPYTER_RUNTIME_DIR``, else Jupyter's default."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    return Path(jupyter_runtime_dir())
+
+
+def _private_dir() -> Path:
+    """A folder only this user can read, for this run's JupyterLab runtime files (the token)
+    and its workspace state. Leftovers of a lab that was killed outright are removed."""
+    parent = _runtime_parent()
+    parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for old in parent.glob("fanout-kit-lab-*"):
+        pid = old.name.split("-")[3] if old.name.count("-") >= 4 else ""
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"fanout-kit-lab-{os.getpid()}-", dir=parent))
+    os.chmod(folder, 0o700)
+    return folder
+
+
+def _say(text: str) -> None:
+    print(f"fanout-kit lab: {text}", flush=True)
+
+
+def _open_workspace(root: Path, folder: Path | None) -> Path:
+    """Sync the learner's workspace with ``notebooks/`` and say what changed; its folder."""
+    workspace = Workspace((folder or root / WORKSPACE).resolve(), root / "notebooks")
+    report = workspace.sync()
+    for line in report.lines():
+        _say(line)
+    _say(f"your copies of the lessons are in {workspace.folder} (notebooks/ stays untouched)")
+    return workspace.folder
+
+
 def run_lab(
     *,
     ip: str = "127.0.0.1",
@@ -95,16 +284,47 @@ def run_lab(
     open_browser: bool = True,
     store_dir: Path | None = None,
     notebook_dir: Path | None = None,
+    workspace_dir: Path | None = None,
     extra: Sequence[str] = (),
 ) -> int:
-    """Start the session server (unless ``NATS_URL`` is set), run JupyterLab, clean up.
+    """Sync the learner's workspace, start the session server (unless ``NATS_URL`` is set),
+    run JupyterLab on the workspace (or on ``notebook_dir`` as it is), and clean up.
 
-    Returns JupyterLab's exit code. The server is stopped when JupyterLab exits, on Ctrl-C
-    and on SIGTERM; on SIGKILL it dies with this process (see server.py).
+    Returns JupyterLab's exit code (0 after a stop signal). The server, JupyterLab and its
+    kernels are stopped when JupyterLab exits and on SIGINT, SIGTERM and SIGHUP; on SIGKILL
+    they die with this process (see server.py and :func:`_term_with_parent`).
     """
     root = project_root()
-    notebook_dir = notebook_dir or root / "notebooks"
-    if not notebook_dir.is_dir():
+    signals = _Signals()
+    with signals.installed():
+        try:
+            return _run(
+                root, signals, ip, port, open_browser, store_dir, notebook_dir, workspace_dir, extra
+            )
+        except _Stop:
+            return 0
+
+
+def _run(
+    root: Path,
+    signals: _Signals,
+    ip: str,
+    port: int | None,
+    open_browser: bool,
+    store_dir: Path | None,
+    notebook_dir: Path | None,
+    workspace_dir: Path | None,
+    extra: Sequence[str],
+) -> int:
+    if notebook_dir is None:
+        try:
+            notebook_dir = _open_workspace(root, workspace_dir)
+        except FanoutKitError as exc:
+            print(f"fanout-kit lab: {exc}", file=sys.stderr)
+            return 2
+    elif notebook_dir.is_dir():
+        notebook_dir = notebook_dir.resolve()
+    else:
         print(
             f"fanout-kit lab: {notebook_dir} is not a folder. Run it from the project folder "
             "(the one with notebooks/) or pass --notebook-dir.",
@@ -112,46 +332,50 @@ def run_lab(
         )
         return 2
     env = dict(os.environ)
+    private: Path | None = None
     server: NatsServer | None = None
-    if env.get("NATS_URL"):
-        shown = redact_url(env["NATS_URL"])  # a password in the URL stays out of the terminal
-        print(f"fanout-kit lab: using NATS_URL={shown} (not starting a server)")
-    else:
-        store = store_dir or root / ".fanout-kit" / "lab-store"
-        server = asyncio.run(start_server(store_dir=store, name="fanout-kit-lab"))
-        env["NATS_URL"] = server.url
-        print(
-            f"fanout-kit lab: nats-server {server.version} at {server.url} "
-            f"(pid {server.pid}, monitoring {server.monitoring_url}, store {server.store_dir})",
-            flush=True,
-        )
-    argv = jupyter_lab_argv(
-        notebook_dir,
-        ip=ip,
-        port=port,
-        open_browser=open_browser,
-        settings_dir=offline_app_settings(root / ".fanout-kit" / "lab-app-settings"),
-        extra=extra,
-    )
-    proc = subprocess.Popen(argv, env=env, preexec_fn=die_with_parent_hook(signal.SIGTERM))
-
-    def forward(signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signum)
-
-    # SIGINT and SIGTERM are passed on to JupyterLab, and we keep waiting for it to finish
-    # its own shutdown, then stop the server. (A terminal's Ctrl-C reaches JupyterLab directly
-    # too, so one Ctrl-C stops the lab without JupyterLab's "are you sure?" prompt.)
-    old_int = signal.signal(signal.SIGINT, forward)
-    old_term = signal.signal(signal.SIGTERM, forward)
+    proc: subprocess.Popen[bytes] | None = None
     try:
-        return proc.wait()
+        private = _private_dir()
+        if env.get("NATS_URL"):
+            _say(f"using NATS_URL={redact_url(env['NATS_URL'])} (not starting a server)")
+        else:
+            store = store_dir or root / ".fanout-kit" / "lab-store"
+            server = asyncio.run(start_server(store_dir=store, name="fanout-kit-lab"))
+            env["NATS_URL"] = server.url
+            _say(
+                f"nats-server {server.version} at {server.url} (pid {server.pid}, monitoring "
+                f"{server.monitoring_url}, store {server.store_dir})"
+            )
+        env["JUPYTER_RUNTIME_DIR"] = str(private / "runtime")
+        argv = jupyter_lab_argv(
+            notebook_dir,
+            ip=ip,
+            port=port,
+            open_browser=open_browser,
+            settings_dir=offline_app_settings(root / ".fanout-kit" / "lab-app-settings"),
+            workspaces_dir=private / "lab-workspaces",
+            extra=extra,
+        )
+        proc = subprocess.Popen(
+            argv,
+            cwd=notebook_dir,  # a kernel started without a notebook runs there too
+            env=env,
+            stdin=subprocess.DEVNULL,  # JupyterLab never prompts "shut down? (y/n)"
+            process_group=0,  # a terminal's Ctrl-C reaches the lab, which stops JupyterLab
+            preexec_fn=die_with_parent_hook(signal.SIGTERM),
+        )
+        try:
+            return proc.wait()
+        except _Stop as stop:
+            _say(f"{stop}: stopping JupyterLab, its kernels and the server")
+            return 0
     finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait()
+        signals.cleaning = True
+        if proc is not None:
+            stop_tree(proc, hurry=signals.hurry)
         if server is not None:
             asyncio.run(server.stop())
-            print("fanout-kit lab: nats-server stopped", flush=True)
+            _say("nats-server stopped")
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)

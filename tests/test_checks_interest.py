@@ -1,4 +1,5 @@
-"""Lesson 06's checker against a real server: stub, each wrong answer with its hint, solution."""
+"""Lesson 06's checker against a real server: each wrong answer and its hint
+(stub, solution and learner exceptions: test_checks_contract.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy
 
 from fanout_kit.checks import forget_stream, interest
 
+from .conftest import assert_wrong
 from .solutions import load_solution
 
 
@@ -53,28 +55,6 @@ def _maker(  # type: ignore[no-untyped-def]
     return setup
 
 
-async def test_stub_is_not_attempted(js) -> None:  # type: ignore[no-untyped-def]
-    async def stub(js):  # type: ignore[no-untyped-def]
-        raise NotImplementedError("your code here")
-
-    result = await interest.invoices_kept_for_both(js, stub)
-    assert result.status == "not attempted"
-    assert "js.add_stream" in result.message
-
-
-async def test_solution_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
-    result = await interest.invoices_kept_for_both(js, _solution().setup_invoices)
-    assert result.ok, result
-    assert "messages now 0" in result.message
-    assert (await js.stream_info("INVOICES")).state.messages == 0
-
-
-async def test_solution_accepted_twice_in_a_row(js) -> None:  # type: ignore[no-untyped-def]
-    fn = _solution().setup_invoices
-    assert (await interest.invoices_kept_for_both(js, fn)).ok
-    assert (await interest.invoices_kept_for_both(js, fn)).ok
-
-
 async def test_the_plain_maker_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
     """The wrong answers below differ from this one by a single change."""
     assert (await interest.invoices_kept_for_both(js, _maker())).ok
@@ -100,8 +80,7 @@ async def test_the_plain_maker_is_accepted(js) -> None:  # type: ignore[no-untyp
 )
 async def test_wrong_answers_get_their_hint(js, changes, hint) -> None:  # type: ignore[no-untyped-def]
     result = await interest.invoices_kept_for_both(js, _maker(**changes))
-    assert result.status == "wrong", result
-    assert hint in result.message, result.message
+    assert_wrong(result, [hint])
 
 
 async def test_ack_none_really_loses_the_invoice_on_delivery(js) -> None:  # type: ignore[no-untyped-def]
@@ -137,5 +116,4 @@ async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untype
         await js.add_consumer("INVOICES", config)
 
     result = await interest.invoices_kept_for_both(js, both_filters)
-    assert result.status == "wrong", result
-    assert "The server refused a request" in result.message
+    assert_wrong(result, ["The server refused a request"])

@@ -1,4 +1,5 @@
-"""Lesson 08's checker against a real server: stub, each wrong answer with its hint, solution."""
+"""Lesson 08's checker against a real server: each wrong answer and its hint
+(stub, solution and learner exceptions: test_checks_contract.py)."""
 
 from __future__ import annotations
 
@@ -21,26 +22,6 @@ async def _events(js):  # type: ignore[no-untyped-def]
 
 async def _no_check_consumer(js) -> bool:  # type: ignore[no-untyped-def]
     return lag.CONSUMER not in [c.name for c in await js.consumers_info("EVENTS")]
-
-
-async def test_stub_is_not_attempted(js) -> None:  # type: ignore[no-untyped-def]
-    def stub(msgs):  # type: ignore[no-untyped-def]
-        raise NotImplementedError("your code here")
-
-    result = await lag.lag_from_metadata(js, stub)
-    assert result.status == "not attempted"
-    assert "metadata" in result.message
-    assert await _no_check_consumer(js)
-
-
-async def test_solution_is_accepted_twice(js) -> None:  # type: ignore[no-untyped-def]
-    solve = load_solution("08-monitoring-lag").lag_from_messages
-    for _ in range(2):
-        result = await lag.lag_from_metadata(js, solve)
-        assert result.ok, result
-        assert "said 15, 10, 0" in result.message
-        assert "no API request" in result.message
-    assert await _no_check_consumer(js)
 
 
 async def test_an_async_answer_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
@@ -116,13 +97,24 @@ async def test_wrong_answers_get_their_hint(js, case: str) -> None:  # type: ign
 async def test_no_stream(js) -> None:  # type: ignore[no-untyped-def]
     await js.delete_stream("EVENTS")
     result = await lag.lag_from_metadata(js, load_solution("08-monitoring-lag").lag_from_messages)
-    assert result.status == "wrong"
-    assert "no EVENTS stream" in result.message
+    assert_wrong(result, ["no EVENTS stream"])
 
 
 async def test_stream_without_events_subjects(js) -> None:  # type: ignore[no-untyped-def]
     await js.delete_stream("EVENTS")
     await js.add_stream(name="EVENTS", subjects=["other.>"])
     result = await lag.lag_from_metadata(js, load_solution("08-monitoring-lag").lag_from_messages)
-    assert result.status == "wrong"
-    assert 'must capture "events.>"' in result.message
+    assert_wrong(result, ['must capture "events.>"'])
+
+
+async def test_a_refusal_of_the_checks_own_request_is_explained_not_counted(js) -> None:  # type: ignore[no-untyped-def]
+    from fanout_kit import progress
+
+    await js.delete_stream("EVENTS")
+    await js.add_stream(name="EVENTS", subjects=["events.>"], max_consumers=1)
+    await js.add_consumer(
+        "EVENTS", durable_name="other"
+    )  # the check's own consumer is one too many
+    result = await lag.lag_from_metadata(js, lambda msgs: 0)
+    assert_wrong(result, ["The check could not finish", "maximum consumers limit reached"])
+    assert progress.attempts() == [], "the learner did nothing wrong: not a try"

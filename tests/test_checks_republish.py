@@ -1,4 +1,5 @@
-"""Lesson 05's checker against a real server: stub, each wrong answer with its hint, solution."""
+"""Lesson 05's checker against a real server: each wrong answer and its hint
+(stub, solution and learner exceptions: test_checks_contract.py)."""
 
 from __future__ import annotations
 
@@ -35,24 +36,6 @@ def _maker(republish_=GOOD, subject="alerts.temp.*", subjects=("sensors.>",), na
         return subject
 
     return create
-
-
-async def test_stub_is_not_attempted(js) -> None:  # type: ignore[no-untyped-def]
-    async def stub(js):  # type: ignore[no-untyped-def]
-        raise NotImplementedError("your code here")
-
-    result = await republish.temp_alerts(js, stub)
-    assert result.status == "not attempted"
-    assert "add_stream" in result.message
-
-
-async def test_solution_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
-    result = await republish.temp_alerts(js, _solution().temp_alerts)
-    assert result.ok, result
-    assert "3 alerts (alerts.temp.dev-01, alerts.temp.dev-03, alerts.temp.dev-02)" in result.message
-    info = await js.stream_info("SENSOR_DATA")
-    assert info.state.messages == len(republish.TRAFFIC)
-    assert info.state.consumer_count == 0
 
 
 async def test_solution_is_accepted_twice_and_over_an_old_stream(js) -> None:  # type: ignore[no-untyped-def]
@@ -160,15 +143,13 @@ async def test_update_of_a_deleted_stream_is_explained(js) -> None:  # type: ign
         return "alerts.temp.*"
 
     result = await republish.temp_alerts(js, update)
-    assert result.status == "wrong", result
-    assert "deletes SENSOR_DATA before calling your function" in result.message
+    assert_wrong(result, ["deletes SENSOR_DATA before calling your function"])
 
 
 async def test_another_stream_on_the_subjects_is_named(js) -> None:  # type: ignore[no-untyped-def]
     await js.add_stream(StreamConfig(name="SENSORS", subjects=["sensors.>"]))
     result = await republish.temp_alerts(js, _solution().temp_alerts)
-    assert result.status == "wrong", result
-    assert "error 10065" in result.message
+    assert_wrong(result, ["error 10065"])
     assert "js.delete_stream('SENSORS')" in result.message
 
 

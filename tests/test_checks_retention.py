@@ -1,4 +1,5 @@
-"""Lesson 01's checker against a real server: stub, each wrong answer with its hint, solution."""
+"""Lesson 01's checker against a real server: each wrong answer and its hint
+(stub, solution and learner exceptions: test_checks_contract.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy
 
 from fanout_kit.checks import forget_stream, retention
 
+from .conftest import assert_wrong
 from .solutions import load_solution
 
 
@@ -35,28 +37,6 @@ def _maker(**overrides):  # type: ignore[no-untyped-def]
     return create
 
 
-async def test_stub_is_not_attempted(js) -> None:  # type: ignore[no-untyped-def]
-    async def stub(js):  # type: ignore[no-untyped-def]
-        raise NotImplementedError("your code here")
-
-    result = await retention.bounded_stream(js, stub)
-    assert result.status == "not attempted"
-    assert "add_stream" in result.message
-
-
-async def test_solution_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
-    result = await retention.bounded_stream(js, _solution().create_bounded_stream)
-    assert result.ok, result
-    assert "kept 100 messages" in result.message
-    assert "10077" in result.message
-
-
-async def test_solution_accepted_twice_in_a_row(js) -> None:  # type: ignore[no-untyped-def]
-    fn = _solution().create_bounded_stream
-    assert (await retention.bounded_stream(js, fn)).ok
-    assert (await retention.bounded_stream(js, fn)).ok
-
-
 @pytest.mark.parametrize(
     ("overrides", "hint"),
     [
@@ -74,8 +54,7 @@ async def test_solution_accepted_twice_in_a_row(js) -> None:  # type: ignore[no-
 )
 async def test_wrong_answers_get_their_hint(js, overrides, hint) -> None:  # type: ignore[no-untyped-def]
     result = await retention.bounded_stream(js, _maker(**overrides))
-    assert result.status == "wrong", result
-    assert hint in result.message, result.message
+    assert_wrong(result, [hint])
 
 
 async def test_missing_stream_is_named(js) -> None:  # type: ignore[no-untyped-def]
@@ -83,15 +62,13 @@ async def test_missing_stream_is_named(js) -> None:  # type: ignore[no-untyped-d
         return None  # e.g. built a StreamConfig but never called js.add_stream
 
     result = await retention.bounded_stream(js, forgot)
-    assert result.status == "wrong"
-    assert "no stream named 'BOUNDED'" in result.message
+    assert_wrong(result, ["no stream named 'BOUNDED'"])
 
 
 async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
     overlapping = _maker(subjects=["bounded.>", "bounded.x"])
     result = await retention.bounded_stream(js, overlapping)
-    assert result.status == "wrong"
-    assert "The server refused your stream" in result.message
+    assert_wrong(result, ["The server refused your stream"])
 
 
 @pytest.mark.parametrize("published", [30, 100])
@@ -110,6 +87,4 @@ async def test_messages_the_learner_published_do_not_break_the_check(js, publish
 
 async def test_a_tighter_second_limit_is_named(js) -> None:  # type: ignore[no-untyped-def]
     result = await retention.bounded_stream(js, _maker(max_bytes=1000))
-    assert result.status == "wrong", result
-    assert "refused message" in result.message and "of 100" in result.message, result.message
-    assert "max_bytes" in result.message
+    assert_wrong(result, ["refused message", "of 100", "max_bytes"])

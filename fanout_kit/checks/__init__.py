@@ -1,106 +1,123 @@
 """Exercise checkers: one module per lesson, each check a coroutine returning a CheckResult.
 
 A check inspects the real server (streams, consumers, messages) or calls the learner's
-function. The stub a lesson ships raises ``NotImplementedError``; a check reports that as
-"not attempted" rather than as a failure. A wrong answer gets a specific hint.
+function. Every check runs the same way (:func:`~.exercise.exercise`): the stub a lesson ships
+raises ``NotImplementedError`` and is reported as "not attempted"; the learner's own exception
+is feedback naming their line; a wrong answer gets a hint ladder (symptom, then concept, then
+the fix on request with ``reveal=True``); every result is recorded as progress.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
+from .exercise import CHECK_TIMEOUT, Checker, exercise
+from .learner import (
+    LEARNER_TIMEOUT,
+    LearnerFailed,
+    LearnerTimedOut,
+    NotAttempted,
+    call_learner,
+    learner_raised,
+    where,
+)
+from .result import CheckResult, Verdict, correct, not_attempted, wrong
 
 __all__ = [
+    "CHECK_TIMEOUT",
+    "LEARNER_TIMEOUT",
     "READ_THE_MESSAGE",
     "CheckResult",
+    "Checker",
+    "LearnerFailed",
+    "LearnerTimedOut",
     "NotAttempted",
+    "Verdict",
     "call_learner",
+    "connection_of",
     "consume",
     "correct",
     "enum_value",
+    "exercise",
     "forget_consumer",
     "forget_stream",
-    "guarded",
+    "fresh_consumer",
+    "learner_raised",
     "no_setup_stream",
     "not_attempted",
     "push_consumer_hint",
     "refusal",
     "run_setup",
     "starts_at_beginning",
+    "where",
     "wrong",
 ]
 
-Status = Literal["not attempted", "wrong", "correct"]
-_ICONS: dict[Status, str] = {"not attempted": "⏳", "wrong": "❌", "correct": "✅"}
 
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The verdict of one check. Its repr is stable: notebooks commit it as output."""
-
-    status: Status
-    message: str
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "correct"
-
-    def __repr__(self) -> str:
-        label = self.status.capitalize()
-        return f"{_ICONS[self.status]} {label}: {self.message}"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-def correct(message: str) -> CheckResult:
-    return CheckResult("correct", message)
-
-
-def wrong(hint: str) -> CheckResult:
-    return CheckResult("wrong", hint)
-
-
-def not_attempted(what: str) -> CheckResult:
-    return CheckResult("not attempted", what)
-
-
-#: The advice after a refusal the check cannot explain better: the server's text says it.
+#: The pointer after a refusal the check cannot explain better: the server's text says it.
 READ_THE_MESSAGE = "Read the message: it names what it does not accept."
 
 
-def refusal(exc: APIError, what: str, advice: str) -> CheckResult:
-    """The server refused something: "The server refused <what>: <its description> (error
-    <code>). <advice>", or "The server refused: ..." when ``what`` is empty."""
+def connection_of(js: JetStreamContext) -> Client:
+    """The NATS connection behind ``js``: checks tap ack and API subjects and flush on it.
+
+    nats-py keeps it private (``_nc``) and offers no accessor; this is the one place the kit
+    reads it, so a future public accessor changes one line.
+    """
+    nc: Client = js._nc
+    return nc
+
+
+def refusal(
+    exc: APIError, what: str, concept: str = READ_THE_MESSAGE, fix: str = ""
+) -> CheckResult:
+    """The server refused something the learner's code asked for: "The server refused <what>:
+    <its description> (error <code>), in f(), line N: `...`." (or "The server refused: ..."
+    when ``what`` is empty), with ``concept`` and ``fix`` as the next rungs."""
     head = f"The server refused {what}" if what else "The server refused"
-    return wrong(f"{head}: {exc.description} (error {exc.err_code}). {advice}")
+    return wrong(f"{head}: {exc.description} (error {exc.err_code}){where(exc)}.", concept, fix)
 
 
 def no_setup_stream(stream: str) -> CheckResult:
     """The hint when the stream the lesson's setup cells create (on ``events.>``) is missing."""
     return wrong(
         f"There is no {stream} stream. Run the lesson's setup cells first (they create "
-        f'{stream} on "events.>").'
+        f'{stream} on "events.>"): after a kernel restart, Run > Run All Above Selected Cell.'
     )
+
+
+async def fresh_consumer(js: JetStreamContext, stream: str, durable: str) -> StreamInfo:
+    """The opening of a check on the lesson's stream: its info (a :class:`Verdict` with
+    :func:`no_setup_stream` if it is missing), with an earlier ``durable`` deleted so each
+    attempt starts from scratch."""
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        raise Verdict(no_setup_stream(stream)) from None
+    await forget_consumer(js, stream, durable)
+    return info
 
 
 def push_consumer_hint(name: str, stream: str, deliver_subject: str) -> CheckResult:
     """The hint for a push consumer (``deliver_subject`` set) where a pull consumer is wanted."""
     return wrong(
-        f"{name!r} is a push consumer (deliver_subject={deliver_subject!r}): "
-        "the server sends its messages to that subject whether anyone reads them or not. "
-        "This exercise wants a pull consumer: leave deliver_subject out, and read it with "
-        f'`js.pull_subscribe_bind(durable="{name}", stream="{stream}")` and fetch.'
+        f"{name!r} is a push consumer (deliver_subject={deliver_subject!r}): the server sends "
+        "its messages to that subject whether anyone reads them or not, and a fetch gets "
+        "nothing from it.",
+        "This exercise wants a pull consumer: one without a deliver_subject, read by binding "
+        "a pull subscription to it and fetching.",
+        f"Leave deliver_subject out of the ConsumerConfig, and read it with "
+        f'`sub = await js.pull_subscribe_bind(durable="{name}", stream="{stream}")` and '
+        "`await sub.fetch(...)`.",
     )
 
 
@@ -120,7 +137,7 @@ def starts_at_beginning(config: Any, first_seq: int) -> bool:
     return policy == "by_start_sequence" and (config.opt_start_seq or 0) <= max(first_seq, 1)
 
 
-async def forget_stream(js: Any, name: str) -> None:
+async def forget_stream(js: JetStreamContext, name: str) -> None:
     """Delete stream ``name`` if it exists (a missing stream is not an error)."""
     try:
         await js.delete_stream(name)
@@ -128,7 +145,7 @@ async def forget_stream(js: Any, name: str) -> None:
         pass
 
 
-async def forget_consumer(js: Any, stream: str, name: str) -> None:
+async def forget_consumer(js: JetStreamContext, stream: str, name: str) -> None:
     """Delete consumer ``name`` of ``stream`` if it exists (a missing one is not an error)."""
     try:
         await js.delete_consumer(stream, name)
@@ -137,7 +154,7 @@ async def forget_consumer(js: Any, stream: str, name: str) -> None:
 
 
 async def consume(
-    js: Any,
+    js: JetStreamContext,
     stream: str,
     durable: str,
     want: int,
@@ -169,57 +186,37 @@ async def consume(
             for msg in msgs:
                 got.append(msg)
                 await msg.ack()
-        await js._nc.flush()
+        await connection_of(js).flush()
     finally:
         await sub.unsubscribe()
     return got
-
-
-class NotAttempted(Exception):
-    """Raised by :func:`call_learner` when the learner's stub is still a stub."""
-
-
-async def call_learner(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call the learner's function (sync or async); a stub's NotImplementedError becomes
-    :class:`NotAttempted`, so checks can tell "not yet" from "wrong"."""
-    try:
-        result = fn(*args, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-    except NotImplementedError as exc:
-        raise NotAttempted(str(exc)) from exc
-    return result
 
 
 async def run_setup(
     fn: Callable[..., Any],
     *args: Any,
     what: str = "",
-    advice: str = READ_THE_MESSAGE,
+    concept: str = READ_THE_MESSAGE,
+    fix: str = "",
     refused: Callable[[APIError], CheckResult] | None = None,
     failed: str | None = None,
 ) -> CheckResult | None:
-    """Call the learner's setup function ``fn(*args)`` (through :func:`call_learner`, so a
-    stub still raises :class:`NotAttempted`) and ignore what it returns.
+    """Call the learner's setup function ``fn(*args)`` (through :func:`call_learner`) and
+    ignore what it returns.
 
     None if it ran; else the wrong answer. An ``APIError`` from the server gives
-    ``refusal(exc, what, advice)``, or ``refused(exc)`` for a check that explains refusals
-    itself. A ``FanoutKitError`` gives ``"<failed>: <exc>"`` if ``failed`` is given; without
-    it, a ``FanoutKitError`` propagates.
+    ``refusal(exc, what, concept, fix)``, or ``refused(exc)`` for a check that explains
+    refusals itself. A ``FanoutKitError`` gives ``"<failed>: <exc>"`` if ``failed`` is given.
+    Any other exception of theirs propagates as :class:`LearnerFailed` (the check turns it
+    into feedback), a stub as :class:`NotAttempted`.
     """
-    caught: tuple[type[Exception], ...] = (FanoutKitError,) if failed is not None else ()
     try:
         await call_learner(fn, *args)
-    except APIError as exc:
-        return refused(exc) if refused is not None else refusal(exc, what, advice)
-    except caught as exc:
-        return wrong(f"{failed}: {exc}")
+    except LearnerFailed as failure:
+        exc = failure.exc
+        if isinstance(exc, APIError):
+            return refused(exc) if refused is not None else refusal(exc, what, concept, fix)
+        if failed is not None and isinstance(exc, FanoutKitError):
+            return wrong(f"{failed}: {exc}{where(exc)}.")
+        raise
     return None
-
-
-async def guarded(check: Callable[[], Awaitable[CheckResult]], stub_message: str) -> CheckResult:
-    """Run ``check``; a :class:`NotAttempted` from the learner's stub gives ``stub_message``."""
-    try:
-        return await check()
-    except NotAttempted:
-        return not_attempted(stub_message)

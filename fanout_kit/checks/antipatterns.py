@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, StreamConfig
 from nats.js.errors import NotFoundError
 
-from . import CheckResult, correct, enum_value, forget_stream, guarded, run_setup, wrong
+from . import CheckResult, correct, enum_value, exercise, forget_stream, run_setup, wrong
 
 __all__ = ["BILLING", "BILLING_FILTER", "MIN_AGE_DAYS", "STREAM", "fix_billing"]
 
@@ -24,6 +23,17 @@ STREAM_FIX = f"max_age={MIN_AGE_DAYS} * 24 * 3600"
 CONSUMER_FIX = (
     f'ConsumerConfig(durable_name="{BILLING}", filter_subject="{BILLING_FILTER}", '
     "deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)"
+)
+STREAM_CALL = f'`await js.add_stream(name="{STREAM}", subjects=["events.>"], {STREAM_FIX})`'
+LIMITS_CONCEPT = (
+    "A stream without limits grows with every publish until the store is full. A limit "
+    "bounds it: max_age (how long a message may stay, in seconds in nats-py), max_bytes, "
+    "max_msgs, max_msgs_per_subject. Billing's rule is about time: it replays the last week."
+)
+DURABLE_CONCEPT = (
+    "A durable consumer (durable_name, no inactive_threshold) outlives its clients: the "
+    "server keeps its position until someone deletes it. An ephemeral one is removed a few "
+    "seconds after its last client goes, position and all."
 )
 # What the check publishes once the configuration is right: two payments and one order.
 PROBES = (
@@ -50,16 +60,21 @@ def _human(seconds: float) -> str:
 def _stream_hint(config: StreamConfig) -> CheckResult | None:
     if list(config.subjects or []) != SUBJECTS:
         return wrong(
-            f"{STREAM} captures subjects {config.subjects}; keep the reference doc's "
-            f'`subjects=["events.>"]`, so every event (payments included) lands in it.'
+            f"{STREAM} captures subjects {config.subjects}: not every event (payments "
+            "included) lands in it.",
+            "The reference doc's stream captures every event with one wildcard subject.",
+            '`subjects=["events.>"]`',
         )
     retention = enum_value(config.retention) or "limits"
     if retention != "limits":
         return wrong(
             f"{STREAM} has retention={retention!r}: the server removes a message once the "
             "consumers have acked it, so billing could never replay last week's payments, "
-            "and a consumer added later would find the stream empty. Keep "
-            "`retention=RetentionPolicy.LIMITS` and bound the stream with a limit instead."
+            "and a consumer added later would find the stream empty.",
+            "Retention decides why a message leaves: limits (only a limit removes it), "
+            "interest or workqueue (acks remove it). Replay needs limits retention, bounded "
+            "by a limit.",
+            f"`retention=RetentionPolicy.LIMITS` (the default: leave it out) and `{STREAM_FIX}`.",
         )
     max_age = float(config.max_age or 0)
     caps = {
@@ -71,23 +86,27 @@ def _stream_hint(config: StreamConfig) -> CheckResult | None:
         return wrong(
             f"{STREAM} still has no limit: max_age is 0 (forever) and max_bytes, max_msgs and "
             "max_msgs_per_subject are -1 (unlimited), so it grows with every publish until "
-            f"the server's store is full. Set `{STREAM_FIX}` in `js.add_stream`."
+            "the server's store is full.",
+            LIMITS_CONCEPT,
+            f"`{STREAM_FIX}` in `js.add_stream`.",
         )
     per_subject = caps["max_msgs_per_subject"]
     if per_subject != -1:
         return wrong(
             f"{STREAM} keeps only {per_subject} message(s) per subject: every payment on "
             "events.payment.captured pushes an older one out, whatever its age, so billing "
-            "cannot replay a week. max_msgs_per_subject suits last-value streams (a sensor's "
-            f"latest reading), not an event log. Remove it and use `{STREAM_FIX}`."
+            "cannot replay a week.",
+            "max_msgs_per_subject suits last-value streams (a sensor's latest reading), not "
+            "an event log. " + LIMITS_CONCEPT,
+            f"Remove max_msgs_per_subject and use `{STREAM_FIX}`.",
         )
     if not max_age:
         capped = ", ".join(f"{k}={v}" for k, v in caps.items() if v != -1)
         return wrong(
             f"{STREAM} is bounded ({capped}) but has no max_age, so how far back billing can "
-            "replay depends on traffic: a busy day pushes Monday's payments out. Billing "
-            f"must be able to replay {MIN_AGE_DAYS} days: set `{STREAM_FIX}` (a size cap "
-            "may stay as a safety net)."
+            "replay depends on traffic: a busy day pushes Monday's payments out.",
+            LIMITS_CONCEPT + f" Billing must be able to replay {MIN_AGE_DAYS} days.",
+            f"`{STREAM_FIX}` (a size cap may stay as a safety net).",
         )
     if max_age < MIN_AGE_DAYS * DAY:
         unit = (
@@ -98,9 +117,10 @@ def _stream_hint(config: StreamConfig) -> CheckResult | None:
         human = _human(max_age)
         human = f" ({human})" if human != f"{max_age:g} s" else ""
         return wrong(
-            f"{STREAM} has max_age={max_age:g} s{human}: too short for replay. "
-            f"Billing must be able to replay the last {MIN_AGE_DAYS} days, so events must "
-            f"live at least that long: `{STREAM_FIX}` (seconds).{unit}"
+            f"{STREAM} has max_age={max_age:g} s{human}: too short to replay the last "
+            f"{MIN_AGE_DAYS} days.{unit}",
+            LIMITS_CONCEPT,
+            f"`{STREAM_FIX}` (seconds).",
         )
     return None
 
@@ -111,14 +131,17 @@ def _consumer_hint(config: ConsumerConfig) -> CheckResult | None:
         return wrong(
             f"{BILLING!r} is still ephemeral: it has a name but no durable_name, so the server "
             f"deletes it {threshold or 5:g} s after its last client goes away, and with it "
-            "the record of which payments were already charged. Use "
-            f'`durable_name="{BILLING}"`.'
+            "the record of which payments were already charged.",
+            DURABLE_CONCEPT,
+            f'`durable_name="{BILLING}"`',
         )
     if threshold:
         return wrong(
             f"{BILLING!r} is durable but has inactive_threshold={threshold:g} s: the server "
             "deletes it, position and all, once nobody has pulled for that long (a deploy, a "
-            "weekend outage). Leave inactive_threshold out for a consumer that must survive."
+            "weekend outage).",
+            DURABLE_CONCEPT,
+            "Leave inactive_threshold out.",
         )
     filters = list(config.filter_subjects or []) or (
         [config.filter_subject] if config.filter_subject else []
@@ -126,7 +149,9 @@ def _consumer_hint(config: ConsumerConfig) -> CheckResult | None:
     if filters != [BILLING_FILTER]:
         return wrong(
             f"{BILLING!r} filters on {filters or 'nothing (every event)'}; billing only "
-            f'handles payments: `filter_subject="{BILLING_FILTER}"` (lesson 03).'
+            "handles payments.",
+            "A consumer's filter picks the subjects it receives (lesson 03).",
+            f'`filter_subject="{BILLING_FILTER}"`',
         )
     ack = enum_value(config.ack_policy) or "explicit"
     if ack != "explicit":
@@ -134,18 +159,21 @@ def _consumer_hint(config: ConsumerConfig) -> CheckResult | None:
             f"{BILLING!r} has ack_policy={ack!r}: "
             + (
                 "the server forgets each payment as soon as it is sent, so a crash mid-charge "
-                "loses it. "
+                "loses it."
                 if ack == "none"
                 else "one ack confirms every earlier message too, so a failed payment can be "
-                "acked by a later one. "
-            )
-            + "Use `ack_policy=AckPolicy.EXPLICIT` and ack each payment once it is charged."
+                "acked by a later one."
+            ),
+            "Billing acks each payment once it is charged: explicit acks.",
+            "`ack_policy=AckPolicy.EXPLICIT`",
         )
     deliver = enum_value(config.deliver_policy) or "all"
     if deliver != "all":
         return wrong(
             f"{BILLING!r} has deliver_policy={deliver!r}: payments stored before it was "
-            "created are never delivered to it. Use `deliver_policy=DeliverPolicy.ALL`."
+            "created are never delivered to it.",
+            "The deliver policy decides where a new consumer starts (fixed at creation).",
+            "`deliver_policy=DeliverPolicy.ALL`",
         )
     return None
 
@@ -157,6 +185,10 @@ async def _find_unnamed_ephemeral(js: JetStreamContext) -> bool:
     return False
 
 
+@exercise(
+    "replace `raise NotImplementedError` with the fixed setup: `js.add_stream` for EVENTS "
+    "with a max_age, and `js.add_consumer` for a durable 'billing'."
+)
 async def fix_billing(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
     """Exercise: ``learner(js)`` creates the EVENTS stream and the ``billing`` consumer without
     the anti-patterns: EVENTS on ``events.>`` with limits retention and a max age of at least
@@ -167,73 +199,72 @@ async def fix_billing(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     learner, reads the real stream and consumer config, then publishes two payments and an
     order and pulls ``billing`` (acking) to prove it gets the two payments only.
     """
-
-    async def check() -> CheckResult:
-        await forget_stream(js, STREAM)
-        hint = await run_setup(learner, js, what="your setup", failed="Your setup failed")
-        if hint is not None:
-            return hint
-        try:
-            stream = await js.stream_info(STREAM)
-        except NotFoundError:
-            return wrong(
-                f"There is no {STREAM} stream after your function ran. Create it with "
-                f'`await js.add_stream(name="{STREAM}", subjects=["events.>"], {STREAM_FIX})`.'
-            )
-        hint = _stream_hint(stream.config)
-        if hint is not None:
-            return hint
-        try:
-            info = await js.consumer_info(STREAM, BILLING)
-        except NotFoundError:
-            if await _find_unnamed_ephemeral(js):
-                return wrong(
-                    f"There is no consumer named {BILLING!r}, only an ephemeral one with a "
-                    "random name: it vanishes a few seconds after its client goes away, and a "
-                    "restarted service cannot find it again. Create "
-                    f"`{CONSUMER_FIX}`."
-                )
-            return wrong(
-                f"There is no consumer named {BILLING!r} on {STREAM} after your function ran. "
-                f"Call `await js.add_consumer({STREAM!r}, {CONSUMER_FIX})`."
-            )
-        hint = _consumer_hint(info.config)
-        if hint is not None:
-            return hint
-
-        wanted = []
-        for subject, payload in PROBES:
-            ack = await js.publish(subject, payload)
-            if subject.startswith("events.payment."):
-                wanted.append(ack.seq)
-        got: list[int] = []
-        sub = await js.pull_subscribe_bind(durable=BILLING, stream=STREAM)
-        try:
-            while len(got) < len(wanted):
-                try:
-                    msgs = await sub.fetch(10, timeout=2)
-                except nats.errors.TimeoutError:
-                    break
-                for msg in msgs:
-                    got.append(msg.metadata.sequence.stream)
-                    await msg.ack_sync()
-        finally:
-            await sub.unsubscribe()
-        if got != wanted:
-            return wrong(
-                f"billing delivered stream sequences {got}; expected the two payments "
-                f"{wanted} and not the order between them. Check its filter."
-            )
-        days = float(stream.config.max_age or 0) / DAY
-        return correct(
-            f"{STREAM} keeps events for {days:g} days (bounded, and long enough to replay a "
-            f"week) and billing is durable with no inactive threshold: it survives its "
-            f"service going away. It delivered the payments (seq {wanted[0]} and {wanted[1]}) "
-            "and not the order."
+    await forget_stream(js, STREAM)
+    hint = await run_setup(learner, js, what="your setup", failed="Your setup failed")
+    if hint is not None:
+        return hint
+    try:
+        stream = await js.stream_info(STREAM)
+    except NotFoundError:
+        return wrong(
+            f"There is no {STREAM} stream after your function ran.",
+            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
+            "happens when awaited. The check deletes EVENTS before calling your function.",
+            STREAM_CALL,
         )
+    hint = _stream_hint(stream.config)
+    if hint is not None:
+        return hint
+    try:
+        info = await js.consumer_info(STREAM, BILLING)
+    except NotFoundError:
+        if await _find_unnamed_ephemeral(js):
+            return wrong(
+                f"There is no consumer named {BILLING!r}, only an ephemeral one with a "
+                "random name: it vanishes a few seconds after its client goes away, and a "
+                "restarted service cannot find it again.",
+                DURABLE_CONCEPT,
+                f"`await js.add_consumer({STREAM!r}, {CONSUMER_FIX})`",
+            )
+        return wrong(
+            f"There is no consumer named {BILLING!r} on {STREAM} after your function ran.",
+            "`js.add_consumer(stream, ConsumerConfig(...))` creates a consumer; like every "
+            "JetStream call it only happens when awaited.",
+            f"`await js.add_consumer({STREAM!r}, {CONSUMER_FIX})`",
+        )
+    hint = _consumer_hint(info.config)
+    if hint is not None:
+        return hint
 
-    return await guarded(
-        check,
-        "replace `raise NotImplementedError` with the fixed setup: `js.add_stream` for EVENTS "
-        "with a max_age, and `js.add_consumer` for a durable 'billing'.",
+    wanted = []
+    for subject, payload in PROBES:
+        ack = await js.publish(subject, payload)
+        if subject.startswith("events.payment."):
+            wanted.append(ack.seq)
+    got: list[int] = []
+    sub = await js.pull_subscribe_bind(durable=BILLING, stream=STREAM)
+    try:
+        while len(got) < len(wanted):
+            try:
+                msgs = await sub.fetch(10, timeout=2)
+            except TimeoutError:  # nats.errors.TimeoutError too
+                break
+            for msg in msgs:
+                got.append(msg.metadata.sequence.stream)
+                await msg.ack_sync()
+    finally:
+        await sub.unsubscribe()
+    if got != wanted:
+        return wrong(
+            f"billing delivered stream sequences {got}; the check expected the two payments "
+            f"{wanted} and not the order between them.",
+            "A consumer's filter picks the subjects it receives (lesson 03).",
+            f'`filter_subject="{BILLING_FILTER}"`',
+        )
+    days = float(stream.config.max_age or 0) / DAY
+    return correct(
+        f"{STREAM} keeps events for {days:g} days (bounded, and long enough to replay a "
+        f"week) and billing is durable with no inactive threshold: it survives its "
+        f"service going away. It delivered the payments (seq {wanted[0]} and {wanted[1]}) "
+        "and not the order."
     )

@@ -16,13 +16,16 @@ from ..errors import FanoutKitError
 from ..observe import subject_matches
 from . import (
     CheckResult,
+    LearnerFailed,
     NotAttempted,
     call_learner,
     correct,
     enum_value,
-    forget_consumer,
-    no_setup_stream,
+    exercise,
+    fresh_consumer,
+    learner_raised,
     refusal,
+    where,
     wrong,
 )
 from .filters import SHOP_SUBJECTS
@@ -71,6 +74,18 @@ def _filters(config: Any) -> list[str]:
     return filters
 
 
+FIX = f"`await js.add_consumer({STREAM!r}, {SOLUTION})`"
+FILTERS_CONCEPT = (
+    "A consumer's filter decides which subjects it receives; one consumer can have several "
+    "filters in filter_subjects (with an s, a list)."
+)
+LOOP_FIX = (
+    "`while True:` with `try: msgs = await sub.fetch(10, timeout=1)` / "
+    "`except TimeoutError: continue`, then for each message "
+    '`counts[json.loads(msg.data)["type"]] += 1` and `await msg.ack()`'
+)
+
+
 def _config_hint(config: Any, counts: dict[str, int]) -> CheckResult | None:
     """A hint for what is wrong in the consumer's config, or None if it looks right."""
     if not config.durable_name:
@@ -78,39 +93,44 @@ def _config_hint(config: Any, counts: dict[str, int]) -> CheckResult | None:
             f"{INVENTORY!r} is ephemeral (it has a name but no durable_name): the server deletes "
             f"it {config.inactive_threshold or 5:g} s after the service stops, position and all, "
             "so a restarted inventory would count the history again or miss what came in while "
-            f'it was down. Use `durable_name="{INVENTORY}"`.'
+            "it was down.",
+            "A service's consumer is durable: it keeps the service's position across restarts.",
+            f'`durable_name="{INVENTORY}"`',
         )
     policy = enum_value(config.deliver_policy) or "all"
     if policy != "all":
         return wrong(
             f"{INVENTORY!r} has deliver_policy={policy!r}, so it skipped the orders stored "
-            "before it existed: stock counts must include the whole history. A new service "
-            "replays the stream with `deliver_policy=DeliverPolicy.ALL` (the default)."
+            "before it existed: stock counts must include the whole history.",
+            "A new service replays the stream from its first message: the deliver policy "
+            "decides where a new consumer starts.",
+            "`deliver_policy=DeliverPolicy.ALL` (the default: leave it out).",
         )
     ack = enum_value(config.ack_policy) or "explicit"
     if ack != "explicit":
         return wrong(
             f"{INVENTORY!r} has ack_policy={ack!r}: the server forgets each message as soon as "
-            "it is sent, so an inventory that crashes mid-batch loses stock changes for good. "
-            "Keep `ack_policy=AckPolicy.EXPLICIT` (the default) and `await msg.ack()` each "
-            "message after counting it."
+            "it is sent, so an inventory that crashes mid-batch loses stock changes for good.",
+            "A service acks each message once it has handled it: explicit acks.",
+            "`ack_policy=AckPolicy.EXPLICIT` (the default) and `await msg.ack()` each "
+            "message after counting it.",
         )
     filters = _filters(config)
     seen = sorted(t for t in counts if t not in ("order.created", "order.shipped"))
     if not filters:
-        extra = f" (your counts include {seen})" if seen else ""
+        also = f" (your counts include {seen})" if seen else ""
         return wrong(
             f"{INVENTORY!r} has no filter, so it receives every event on EVENTS: payments, "
-            f"users and logins too{extra}. Let the server do the sorting: "
-            'filter_subjects=["events.order.created", "events.order.shipped"].'
+            f"users and logins too{also}.",
+            "Let the server do the sorting. " + FILTERS_CONCEPT,
+            'filter_subjects=["events.order.created", "events.order.shipped"]',
         )
     missing = [s for s in INVENTORY_SUBJECTS if not any(subject_matches(s, f) for f in filters)]
     if missing:
         return wrong(
-            f"Your filter {filters} does not cover {missing}: those events never reach "
-            "inventory. One consumer can have several filters: "
-            'filter_subjects=["events.order.created", "events.order.shipped"] '
-            "(with an s, a list)."
+            f"Your filter {filters} does not cover {missing}: those events never reach inventory.",
+            FILTERS_CONCEPT,
+            'filter_subjects=["events.order.created", "events.order.shipped"]',
         )
     extra = sorted(
         s
@@ -120,8 +140,9 @@ def _config_hint(config: Any, counts: dict[str, int]) -> CheckResult | None:
     if extra:
         return wrong(
             f"Your filter {filters} also lets through {extra}: inventory only cares about "
-            "created and shipped orders. Name exactly those two: "
-            'filter_subjects=["events.order.created", "events.order.shipped"].'
+            "created and shipped orders.",
+            FILTERS_CONCEPT + " Name exactly the subjects the service needs.",
+            'filter_subjects=["events.order.created", "events.order.shipped"]',
         )
     return None
 
@@ -158,37 +179,46 @@ async def _stop(task: asyncio.Task[Any]) -> bool:
     return task.done()
 
 
+def _explain(exc: Exception) -> tuple[str, str] | None:
+    if isinstance(exc, TimeoutError):  # nats.errors.TimeoutError too
+        return (
+            "a fetch on a consumer with nothing new raises TimeoutError. For a service that is "
+            "the normal idle state, not an error: catch it and fetch again.",
+            "`except TimeoutError: continue` around the fetch.",
+        )
+    return None
+
+
+STUB = (
+    "replace `raise NotImplementedError` with your inventory service: "
+    "`js.add_consumer(...)` for a durable filtered consumer, then a loop that fetches, "
+    "counts and acks."
+)
+
+
 def _task_ended(task: asyncio.Task[Any]) -> CheckResult:
     """The learner's service ended on its own: why, as a result."""
-    exc = None if task.cancelled() else task.exception()
-    if isinstance(exc, NotAttempted):
-        return CheckResult(
-            "not attempted",
-            "replace `raise NotImplementedError` with your inventory service: "
-            "`js.add_consumer(...)` for a durable filtered consumer, then a loop that fetches, "
-            "counts and acks.",
-        )
-    if isinstance(exc, APIError):
-        return refusal(
-            exc, "your consumer", f"Try `await js.add_consumer({STREAM!r}, {SOLUTION})`."
-        )
-    if isinstance(exc, FanoutKitError):
-        return wrong(f"Setting up the service failed: {exc}")
-    if isinstance(exc, TimeoutError):
-        return wrong(
-            f"Your service crashed with {type(exc).__name__}: a fetch on a consumer with "
-            "nothing new raises nats.errors.TimeoutError. That is the normal idle state of a "
-            "service: catch it and fetch again (`except TimeoutError: continue`)."
-        )
-    if exc is not None:
-        return wrong(f"Your service crashed with {type(exc).__name__}: {exc}.")
+    failure = None if task.cancelled() else task.exception()
+    if isinstance(failure, NotAttempted):
+        return CheckResult("not attempted", STUB)
+    if isinstance(failure, LearnerFailed):
+        exc = failure.exc
+        if isinstance(exc, APIError):
+            return refusal(exc, "your consumer", fix=FIX)
+        if isinstance(exc, FanoutKitError):
+            return wrong(f"Setting up the service failed: {exc}{where(exc)}.")
+        return learner_raised(failure, _explain)
+    if failure is not None:
+        raise failure
     return wrong(
-        "Your service returned instead of running until it is stopped. A service loops "
-        "forever: `while True:` fetch, count, ack (and catch the TimeoutError of an empty "
-        "fetch); whoever runs it cancels its task to stop it."
+        "Your service returned instead of running until it is stopped.",
+        "A service loops forever (fetch, count, ack, and an empty fetch is no reason to "
+        "stop); whoever runs it cancels its task to stop it.",
+        LOOP_FIX + ".",
     )
 
 
+@exercise(STUB, explain=_explain)
 async def inventory(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
     """Exercise: ``learner(js, counts)`` is the inventory service. It creates the durable
     ``inventory`` on EVENTS filtered to ``events.order.created`` and ``events.order.shipped``
@@ -199,14 +229,10 @@ async def inventory(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
     while it runs, waits again, cancels the task, then compares the counts with what the
     stream holds and reads the consumer's real config and numbers from the server.
     """
-    try:
-        await js.stream_info(STREAM)
-    except NotFoundError:
-        return no_setup_stream(STREAM)
-    await forget_consumer(js, STREAM, INVENTORY)
-
+    await fresh_consumer(js, STREAM, INVENTORY)
     counts: Counter[str] = Counter()
-    task = asyncio.create_task(call_learner(learner, js, counts), name="check-inventory")
+    service = call_learner(learner, js, counts, timeout=None)
+    task = asyncio.create_task(service, name="check-inventory")
     try:
         for _ in range(3):  # a stub raises at once: then leave the stream alone
             await asyncio.sleep(0)
@@ -220,9 +246,10 @@ async def inventory(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
         if info is None:
             return wrong(
                 f"Your service is running but there is no consumer named {INVENTORY!r} on "
-                f"{STREAM}. Create it first thing: `await js.add_consumer({STREAM!r}, "
-                f"{SOLUTION})` (a pull_subscribe without durable= makes a randomly named "
-                "ephemeral one)."
+                f"{STREAM}.",
+                "The service creates its durable first thing; a pull_subscribe without "
+                "durable= makes a randomly named ephemeral one instead.",
+                FIX,
             )
         if not info.num_pending and not info.num_ack_pending:
             for subject in WHILE_RUNNING:
@@ -234,9 +261,11 @@ async def inventory(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
         stopped = await _stop(task)
     if not stopped:
         return wrong(
-            "Your service did not stop when its task was cancelled. Do not catch "
-            "asyncio.CancelledError (or BaseException) in the loop; use `try/finally` to "
-            "unsubscribe instead."
+            "Your service did not stop when its task was cancelled.",
+            "Cancelling a task raises asyncio.CancelledError at its current await; a loop "
+            "that catches it (or BaseException) keeps running.",
+            "Do not catch asyncio.CancelledError in the loop; use `try/finally` to "
+            "unsubscribe instead.",
         )
     with contextlib.suppress(NotFoundError):
         info = await js.consumer_info(STREAM, INVENTORY)
@@ -248,7 +277,9 @@ async def inventory(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
         return wrong(
             f"inventory was handed its events but {info.num_ack_pending} are still waiting for "
             "an ack (Outstanding Acks): the server will redeliver them after ack_wait and "
-            "your counts will go up twice. `await msg.ack()` each message once it is counted."
+            "your counts will go up twice.",
+            "Every fetched message waits for its ack until ack_wait runs out.",
+            "`await msg.ack()` each message once it is counted.",
         )
 
     stored = (await js.stream_info(STREAM, subjects_filter="events.order.*")).state.subjects
@@ -256,20 +287,23 @@ async def inventory(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
     if info.num_pending:
         return wrong(
             f"inventory still has {info.num_pending} unprocessed events after "
-            f"{IDLE_TIMEOUT:g} s: your loop stopped fetching. Keep fetching in a `while True:` "
-            "loop and catch the TimeoutError of an empty fetch."
+            f"{IDLE_TIMEOUT:g} s: your loop stopped fetching.",
+            "A service keeps fetching forever; an empty fetch raises TimeoutError, which is "
+            "no reason to stop.",
+            LOOP_FIX + ".",
         )
     if got != want:
         if got and all(k.startswith("events.") for k in got):
             return wrong(
-                f"Your counts are keyed by subject ({sorted(got)}). Key them by the event's "
-                'type, the JSON "type" field: `counts[json.loads(msg.data)["type"]] += 1` '
-                f"gives {want}."
+                f"Your counts are keyed by subject ({sorted(got)}); the check expects them "
+                f"keyed by the event's type: {want}.",
+                'Each event\'s JSON payload has a "type" field (order.created, ...).',
+                '`counts[json.loads(msg.data)["type"]] += 1`',
             )
         return wrong(
-            f"Your service counted {got}; the stream holds {want} (for the filtered types). "
-            'Count each message once, by its JSON "type": '
-            '`counts[json.loads(msg.data)["type"]] += 1`, then `await msg.ack()`.'
+            f"Your service counted {got}; the stream holds {want} (for the filtered types).",
+            'Count each message once, by the "type" field of its JSON payload, and ack it.',
+            '`counts[json.loads(msg.data)["type"]] += 1`, then `await msg.ack()`.',
         )
     return correct(
         f"inventory is durable, filtered to order.created and order.shipped, replayed the "

@@ -12,13 +12,13 @@ from nats.js.api import ConsumerInfo, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
 from . import (
-    READ_THE_MESSAGE,
     CheckResult,
+    LearnerFailed,
     call_learner,
     correct,
     enum_value,
+    exercise,
     forget_stream,
-    guarded,
     refusal,
     wrong,
 )
@@ -46,19 +46,34 @@ async def _consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
         return {}
 
 
+RETENTION_CONCEPT = (
+    "Retention decides why a message leaves the stream: limits (only a limit removes it), "
+    "workqueue (the first ack removes it, one consumer per message), interest (it stays until "
+    "every consumer that wants it has acked it)."
+)
+RETENTION_FIX = "`retention=RetentionPolicy.INTEREST` in `js.add_stream(...)`"
+CONSUMERS_FIX = (
+    'for each of "billing" and "audit": `await js.add_consumer("INVOICES", '
+    "ConsumerConfig(durable_name=name, ack_policy=AckPolicy.EXPLICIT))`"
+)
+
+
 def _retention_hint(retention: str) -> CheckResult | None:
     if retention == "limits":
         return wrong(
             "Your stream has retention='limits': it keeps every invoice until a limit (age, "
             "count, bytes) removes it, however many services have acked it, so nothing is "
-            "removed once billing and audit are done. Use `retention=RetentionPolicy.INTEREST`."
+            "removed once billing and audit are done.",
+            RETENTION_CONCEPT,
+            RETENTION_FIX,
         )
     if retention == "workqueue":
         return wrong(
             "Your stream has retention='workqueue': a message is removed as soon as ONE "
             "consumer acks it, and the server refuses a second consumer that would get the same "
-            "messages (error 10099). Billing and audit must both see every invoice: use "
-            "`retention=RetentionPolicy.INTEREST`."
+            "messages (error 10099). Billing and audit must both see every invoice.",
+            RETENTION_CONCEPT,
+            RETENTION_FIX,
         )
     return None
 
@@ -94,6 +109,10 @@ async def _ack_all(js: JetStreamContext, durable: str) -> list[int]:
         await sub.unsubscribe()
 
 
+@exercise(
+    "replace `raise NotImplementedError` with `js.add_stream(...)`, two "
+    "`js.add_consumer(...)` calls and a `js.publish(...)`."
+)
 async def invoices_kept_for_both(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
     """Exercise: ``learner(js)`` creates stream INVOICES (``invoices.>``) that keeps an invoice
     until both durable pull consumers ``billing`` and ``audit`` have acked it, and publishes
@@ -103,105 +122,115 @@ async def invoices_kept_for_both(js: JetStreamContext, learner: Callable[..., An
     config, then acks the stored invoice as ``billing`` (it must stay) and as ``audit`` (it
     must go). It leaves the stream in place for the learner to inspect.
     """
-
-    async def check() -> CheckResult:
-        await forget_stream(js, STREAM)
-        refused: APIError | None = None
-        try:
-            await call_learner(learner, js)
-        except APIError as exc:
-            refused = exc
-        info = await _stream(js)
-        if info is not None:
-            hint = _retention_hint(str(enum_value(info.config.retention)))
-            if hint is not None:
-                return hint
-        if refused is not None:
-            return refusal(refused, "a request", READ_THE_MESSAGE)
-        if info is None:
-            return wrong(
-                f"There is no stream named {STREAM!r} after your function ran. Create it with "
-                f'`await js.add_stream(name="{STREAM}", subjects=["invoices.>"], ...)`.'
-            )
-        subjects = list(info.config.subjects or [])
-        if subjects != SUBJECTS:
-            return wrong(
-                f"Your stream captures subjects {subjects}; it should capture exactly "
-                f'{SUBJECTS}: `subjects=["invoices.>"]`.'
-            )
-        consumers = await _consumers(js)
-        missing = [name for name in CONSUMERS if name not in consumers]
-        if missing:
-            have = sorted(consumers) or "none"
-            return wrong(
-                f"Consumer(s) {missing} are missing (the stream has: {have}). On an interest "
-                "stream a consumer that does not exist has no interest, so an invoice would be "
-                "removed as soon as the others acked it. Create both durables with "
-                '`js.add_consumer("INVOICES", ConsumerConfig(durable_name=..., ...))`.'
-            )
-        for name in CONSUMERS:
-            config = consumers[name].config
-            if config.deliver_subject:
-                return wrong(
-                    f"{name!r} is a push consumer (deliver_subject={config.deliver_subject!r}); "
-                    "make it a pull consumer: leave `deliver_subject` unset."
-                )
-            ack = enum_value(config.ack_policy)
-            if ack == "none":
-                return wrong(
-                    f"{name!r} has ack_policy='none': the server counts an invoice as acked "
-                    "the moment it is DELIVERED to it, so it can be removed before audit or "
-                    "billing has handled it (a crash loses it). Use "
-                    "`ack_policy=AckPolicy.EXPLICIT`."
-                )
-            if ack != "explicit":
-                return wrong(
-                    f"{name!r} has ack_policy={ack!r}; ack each invoice on its own with "
-                    "`ack_policy=AckPolicy.EXPLICIT`."
-                )
-            if not _covers_all(consumers[name]):
-                filters = config.filter_subjects or [config.filter_subject]
-                return wrong(
-                    f"{name!r} has the filter {filters}, so it has no interest in other invoice "
-                    f"subjects (an invoice on {FIRST_SUBJECT!r} would not wait for it). Each "
-                    'service receives every invoice: no filter, or `filter_subject="invoices.>"`.'
-                )
-        state = info.state
-        if state.last_seq == 0:
-            return wrong(
-                "Nothing was published to INVOICES: publish the first invoice with "
-                f'`await js.publish("{FIRST_SUBJECT}", b"...")` after creating the consumers.'
-            )
-        if state.messages == 0:
-            return wrong(
-                f"Your invoice was published (PubAck seq {state.last_seq}) but the stream holds "
-                "0 messages: it was published before the consumers existed, and an interest "
-                "stream drops a message nobody is interested in at once. Create `billing` and "
-                "`audit` first, then publish."
-            )
-        held = state.messages
-        billing = await _ack_all(js, "billing")
-        after_billing = (await js.stream_info(STREAM)).state.messages
-        if after_billing < held:
-            return wrong(
-                f"billing acked {billing} and the stream dropped to {after_billing} messages: "
-                "an invoice was removed before audit acked it. Check that `audit` wants every "
-                "invoice and acks explicitly."
-            )
-        audit = await _ack_all(js, "audit")
-        left = await _wait_messages(js, 0)
-        if left:
-            return wrong(
-                f"Both services acked, yet {left} message(s) are still stored. The stream must "
-                "remove an invoice once both have acked it: `retention=RetentionPolicy.INTEREST`."
-            )
-        return correct(
-            f"{STREAM} kept {held} invoice(s) after billing acked {billing}, and removed them "
-            f"when audit acked {audit}: messages now 0."
+    await forget_stream(js, STREAM)
+    refused: APIError | None = None
+    try:
+        await call_learner(learner, js)
+    except LearnerFailed as failure:
+        if not isinstance(failure.exc, APIError):
+            raise
+        refused = failure.exc
+    info = await _stream(js)
+    if info is not None:
+        hint = _retention_hint(str(enum_value(info.config.retention)))
+        if hint is not None:
+            return hint
+    if refused is not None:
+        return refusal(refused, "a request")
+    if info is None:
+        return wrong(
+            f"There is no stream named {STREAM!r} after your function ran.",
+            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
+            "happens when awaited. The name is case-sensitive.",
+            f'`await js.add_stream(name="{STREAM}", subjects=["invoices.>"], '
+            "retention=RetentionPolicy.INTEREST)`",
         )
-
-    return await guarded(
-        check,
-        "replace `raise NotImplementedError` with `js.add_stream(...)`, two "
-        "`js.add_consumer(...)` calls and a `js.publish(...)`.",
+    subjects = list(info.config.subjects or [])
+    if subjects != SUBJECTS:
+        return wrong(
+            f"Your stream captures subjects {subjects}; the exercise wants exactly {SUBJECTS}.",
+            "'>' matches every subject below a prefix: invoices.created, invoices.paid, ...",
+            '`subjects=["invoices.>"]`',
+        )
+    consumers = await _consumers(js)
+    missing = [name for name in CONSUMERS if name not in consumers]
+    if missing:
+        have = sorted(consumers) or "none"
+        return wrong(
+            f"Consumer(s) {missing} are missing (the stream has: {have}).",
+            "On an interest stream a consumer that does not exist has no interest, so an "
+            "invoice would be removed as soon as the others acked it: both services need "
+            "their durable before the first invoice.",
+            CONSUMERS_FIX + ".",
+        )
+    for name in CONSUMERS:
+        config = consumers[name].config
+        if config.deliver_subject:
+            return wrong(
+                f"{name!r} is a push consumer (deliver_subject={config.deliver_subject!r}).",
+                "This exercise wants pull consumers: no deliver_subject.",
+                "Leave `deliver_subject` unset.",
+            )
+        ack = enum_value(config.ack_policy)
+        if ack == "none":
+            return wrong(
+                f"{name!r} has ack_policy='none': the server counts an invoice as acked the "
+                "moment it is DELIVERED to it, so it can be removed before audit or billing "
+                "has handled it (a crash loses it).",
+                "On an interest stream the acks decide when a message goes: each service "
+                "must ack an invoice itself, once it has handled it.",
+                "`ack_policy=AckPolicy.EXPLICIT`",
+            )
+        if ack != "explicit":
+            return wrong(
+                f"{name!r} has ack_policy={ack!r}: one ack also confirms every earlier invoice.",
+                "Each invoice is acked on its own, once it is handled: explicit acks.",
+                "`ack_policy=AckPolicy.EXPLICIT`",
+            )
+        if not _covers_all(consumers[name]):
+            filters = list(config.filter_subjects or []) or [str(config.filter_subject)]
+            return wrong(
+                f"{name!r} has the filter {filters}, so it has no interest in other invoice "
+                f"subjects (an invoice on {FIRST_SUBJECT!r} would not wait for it).",
+                "On an interest stream a consumer holds back only the messages its filter "
+                "matches. Each service receives every invoice.",
+                'No filter, or `filter_subject="invoices.>"`.',
+            )
+    state = info.state
+    if state.last_seq == 0:
+        return wrong(
+            "Nothing was published to INVOICES: the stream's last sequence is 0.",
+            "The exercise ends by publishing the first invoice, after creating the consumers.",
+            f'`await js.publish("{FIRST_SUBJECT}", b"...")` after the two add_consumer calls.',
+        )
+    if state.messages == 0:
+        return wrong(
+            f"Your invoice was published (PubAck seq {state.last_seq}) but the stream holds "
+            "0 messages.",
+            "An interest stream drops a message nobody is interested in at once: it was "
+            "published before the consumers existed.",
+            "Create `billing` and `audit` first, then publish.",
+        )
+    held = state.messages
+    billing = await _ack_all(js, "billing")
+    after_billing = (await js.stream_info(STREAM)).state.messages
+    if after_billing < held:
+        return wrong(
+            f"billing acked {billing} and the stream dropped to {after_billing} messages: "
+            "an invoice was removed before audit acked it.",
+            "An interest stream keeps a message until every consumer that wants it has "
+            "acked it: audit must want every invoice and ack explicitly.",
+            CONSUMERS_FIX + ".",
+        )
+    audit = await _ack_all(js, "audit")
+    left = await _wait_messages(js, 0)
+    if left:
+        return wrong(
+            f"Both services acked, yet {left} message(s) are still stored.",
+            RETENTION_CONCEPT,
+            RETENTION_FIX,
+        )
+    return correct(
+        f"{STREAM} kept {held} invoice(s) after billing acked {billing}, and removed them "
+        f"when audit acked {audit}: messages now 0."
     )

@@ -15,7 +15,17 @@ from nats.js.errors import APIError, NotFoundError
 from ..errors import FanoutKitError
 from ..observe import subject_matches
 from ..topology import TopologyError, validate_subject
-from . import CheckResult, call_learner, correct, forget_stream, guarded, wrong
+from . import (
+    CheckResult,
+    LearnerFailed,
+    call_learner,
+    connection_of,
+    correct,
+    exercise,
+    forget_stream,
+    where,
+    wrong,
+)
 
 __all__ = ["STREAM", "TRAFFIC", "expected_alert", "temp_alerts"]
 
@@ -41,45 +51,54 @@ def expected_alert(subject: str) -> str | None:
     return f"alerts.temp.{device}" if metric == "temp" else None
 
 
+MAPPING_CONCEPT = (
+    "A republish destination is a subject mapping: it may only reuse the source's wildcards, "
+    "a '>' for a '>' in the source and {{wildcard(n)}} for its n-th '*'; every other token "
+    "is literal."
+)
+FIX = f"`republish={SOLUTION}` in the StreamConfig"
+
+
 def _refused(exc: APIError) -> CheckResult:
     desc = exc.description or str(exc)
     code = exc.err_code
-    said = f"The server refused your stream: {desc} (error {code})."
+    said = f"The server refused your stream: {desc} (error {code}){where(exc)}."
     found = _TRANSFORM.search(desc)
     src, dest = found.groups() if found else ("", "")
     if "{{subject}}" in dest:
         return wrong(
-            f"{said} The server knows no {{{{subject}}}} function (it is the reference doc's "
-            "mistake): a republish destination is a subject mapping that may only reuse the "
-            "source's wildcards, a '>' for a '>' in the source and {{wildcard(1)}} for its "
-            f"first '*'. Here: {SOLUTION}."
+            said + " The server knows no {{subject}} function (it is the reference doc's mistake).",
+            MAPPING_CONCEPT,
+            FIX + ".",
         )
     if dest.split(".")[-1] == ">" and ">" not in src.split("."):
         return wrong(
-            f"{said} A '>' in the destination is filled with what the source's '>' matched, "
-            f"but your source {src!r} has no '>'. Its '*' (the device) is called "
-            f"{{{{wildcard(1)}}}} in the destination: {SOLUTION}."
+            said + f" A '>' in the destination is filled with what the source's '>' matched, "
+            f"but your source {src!r} has no '>'.",
+            MAPPING_CONCEPT,
+            f"Refer to the source's '*' (the device) as {{{{wildcard(1)}}}}: {FIX}.",
         )
     if "*" in dest.split("."):
         return wrong(
-            f"{said} A destination cannot contain '*': every token must be a literal or a "
-            "mapping function. Refer to the source's first '*' (the device) as "
-            f"{{{{wildcard(1)}}}}: {SOLUTION}."
+            said + " A destination cannot contain '*': every token must be a literal or a "
+            "mapping function.",
+            MAPPING_CONCEPT,
+            f"Refer to the source's first '*' (the device) as {{{{wildcard(1)}}}}: {FIX}.",
         )
     if "cycle" in desc:
         return wrong(
-            f"{said} Your destination lies inside the stream's own subjects ('sensors.>'): "
-            "each republished message would be stored and republished again, forever. "
-            f"Republish outside them, to 'alerts.temp.<device>': {SOLUTION}."
+            said + " Your destination lies inside the stream's own subjects ('sensors.>'): "
+            "each republished message would be stored and republished again, forever.",
+            "Republish outside the stream's subjects, to 'alerts.temp.<device>'.",
+            FIX + ".",
         )
     if found:
-        return wrong(
-            f"{said} The destination may only reuse the source's wildcards: '>' for a '>', "
-            f"{{{{wildcard(n)}}}} for the n-th '*'. Here: {SOLUTION}."
-        )
+        return wrong(said, MAPPING_CONCEPT, FIX + ".")
     return wrong(
-        f"{said} Create it with `await js.add_stream(StreamConfig(name={STREAM!r}, "
-        f"subjects=['sensors.>'], republish={SOLUTION}))`."
+        said,
+        "Read the message: it names what it does not accept.",
+        f"`await js.add_stream(StreamConfig(name={STREAM!r}, subjects=['sensors.>'], "
+        f"republish={SOLUTION}))`",
     )
 
 
@@ -105,19 +124,26 @@ async def _wait(pred: Callable[[], bool], timeout: float = WAIT) -> None:
         await asyncio.sleep(0.005)
 
 
+def _header(msg: Msg, name: str) -> str:
+    return (msg.headers or {}).get(name, "")
+
+
 def _config_hint(config: Any) -> CheckResult | None:
     subjects = list(config.subjects or [])
     unstored = [s for s, _ in TRAFFIC if not any(subject_matches(s, p) for p in subjects)]
     if unstored:
         return wrong(
             f"{STREAM} stores only {subjects}, so a reading such as {unstored[0]!r} has no "
-            "stream at all: its publish fails and nobody can ever replay it. The stream keeps "
-            "every reading (subjects=['sensors.>']); only the republish picks the temperatures."
+            "stream at all: its publish fails and nobody can ever replay it.",
+            "The stream keeps every reading; only the republish picks the temperatures.",
+            "`subjects=['sensors.>']`",
         )
     if config.republish is None:
         return wrong(
-            f"{STREAM} has no republish, so nothing reaches subscribers outside JetStream. "
-            f"Add republish={SOLUTION} to its StreamConfig."
+            f"{STREAM} has no republish, so nothing reaches subscribers outside JetStream.",
+            "A stream's republish (RePublish(src=..., dest=...)) sends a copy of each stored "
+            "message that matches src to a core NATS subject.",
+            FIX + ".",
         )
     return None
 
@@ -125,9 +151,11 @@ def _config_hint(config: Any) -> CheckResult | None:
 def _learner_subject(value: Any) -> CheckResult | str:
     if not isinstance(value, str):
         return wrong(
-            f"Your function returned {value!r}. Return the subject a lightweight alert "
-            "subscriber passes to `nc.subscribe(...)` to get the alerts of every device (a "
-            "string)."
+            f"Your function returned {value!r:.80}; the check expects the subject a "
+            "lightweight alert subscriber passes to `nc.subscribe(...)` to get the alerts of "
+            "every device (a string).",
+            "One subject with a wildcard in the device's place matches every device.",
+            '`return "alerts.temp.*"`',
         )
     try:
         validate_subject(value, "the subject you returned")
@@ -136,6 +164,11 @@ def _learner_subject(value: Any) -> CheckResult | str:
     return value
 
 
+@exercise(
+    "replace `raise NotImplementedError` with an `await js.add_stream(...)` call creating "
+    f"{STREAM} with a republish for the temperature alerts, and return the subject an "
+    "alert subscriber uses."
+)
 async def temp_alerts(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
     """Exercise: ``learner(js)`` creates SENSOR_DATA on ``sensors.>`` that republishes the
     temperature readings, and only those, with their payload to ``alerts.temp.<device>``, and
@@ -146,154 +179,161 @@ async def temp_alerts(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     subscriber on the learner's subject), publishes a known mix of readings and compares what
     arrived, where, and with which payload.
     """
-
-    async def check() -> CheckResult:
-        await forget_stream(js, STREAM)
-        try:
-            returned = await call_learner(learner, js)
-        except NotFoundError as exc:
+    await forget_stream(js, STREAM)
+    try:
+        returned = await call_learner(learner, js)
+    except LearnerFailed as failure:
+        exc = failure.exc
+        if isinstance(exc, NotFoundError):
             return wrong(
-                f"The server answered 'not found' ({exc.description}): the check deletes "
-                f"{STREAM} before calling your function, so create it with "
-                "`await js.add_stream(StreamConfig(...))`; `update_stream` only changes a "
-                "stream that exists."
+                f"The server answered 'not found' ({exc.description}){where(exc)}: the check "
+                f"deletes {STREAM} before calling your function.",
+                "`update_stream` only changes a stream that exists; `add_stream` creates one.",
+                "`await js.add_stream(StreamConfig(...))`",
             )
-        except APIError as exc:
-            if exc.err_code == 10065:
-                other = await _owner(js)
-                return wrong(
-                    f"The server refused your stream: {exc.description} (error 10065). Another "
-                    f"stream ({other or 'an older one'}) already stores 'sensors.>', and a "
-                    f"subject belongs to one stream only. Delete it with "
-                    f"`await js.delete_stream({other or 'NAME'!r})` and run the check again."
-                )
-            return _refused(exc)
-        except FanoutKitError as exc:
-            return wrong(f"Creating the stream failed: {exc}")
-        try:
-            info = await js.stream_info(STREAM)
-        except NotFoundError:
+        if isinstance(exc, APIError) and exc.err_code == 10065:
             other = await _owner(js)
-            made = f" (you created {other!r} on those subjects instead)" if other else ""
             return wrong(
-                f"There is no stream named {STREAM!r} after your function ran{made}. Create it "
-                f"with `await js.add_stream(StreamConfig(name={STREAM!r}, ...))` (with `await`)."
+                f"The server refused your stream: {exc.description} (error 10065){where(exc)}. "
+                f"Another stream ({other or 'an older one'}) already stores 'sensors.>', and "
+                f"a subject belongs to one stream only. Delete it with "
+                f"`await js.delete_stream({other or 'NAME'!r})` and run the check again."
             )
-        hint = _config_hint(info.config)
-        if hint is not None:
-            return hint
-        sub_subject = _learner_subject(returned)
-        if isinstance(sub_subject, CheckResult):
-            return sub_subject
-        src = info.config.republish.src or ">"
-        dest = info.config.republish.dest
-
-        nc = js._nc
-        republished: list[Msg] = []
-        received: list[Msg] = []
-
-        async def spy(msg: Msg) -> None:
-            if (msg.headers or {}).get("Nats-Stream") == STREAM:
-                republished.append(msg)
-
-        async def subscriber(msg: Msg) -> None:
-            received.append(msg)
-
-        subs = [
-            await nc.subscribe(_spy_subject(dest), cb=spy),
-            await nc.subscribe(sub_subject, cb=subscriber),
-        ]
-        try:
-            await nc.flush()
-            seqs = [(await js.publish(subject, data)).seq for subject, data in TRAFFIC]
-            last = str(seqs[-1])
-            await _wait(lambda: any(m.headers["Nats-Sequence"] == last for m in republished))
-            ours = [m for m in republished if int(m.headers["Nats-Sequence"]) in seqs]
-            arrivals = [(m.headers["Nats-Subject"], m.subject, m) for m in ours]
-            reach = sum(subject_matches(m.subject, sub_subject) for m in ours)
-            await _wait(
-                lambda: (
-                    sum((m.headers or {}).get("Nats-Stream") == STREAM for m in received) >= reach
-                )
-            )
-            await nc.flush()
-        finally:
-            for sub in subs:
-                await sub.unsubscribe()
-
-        payloads = dict(TRAFFIC)
-        if not arrivals:
-            return wrong(
-                f"Nothing was republished: your source {src!r} matches none of the readings the "
-                f"check published ({', '.join(s for s, _ in TRAFFIC[:2])}, ...). The server "
-                "accepts a source that matches nothing without a word. The temperature readings "
-                f"are 'sensors.<device>.temp': {SOLUTION}."
-            )
-        extra = [(o, s) for o, s, _ in arrivals if expected_alert(o) is None]
-        if extra:
-            origin, subject = extra[0]
-            return wrong(
-                f"Humidity readings are republished too ({origin!r} arrived on {subject!r}): "
-                f"your source {src!r} matches more than the temperatures. Narrow it: "
-                "src='sensors.*.temp' (a literal 'temp' in the last token)."
-            )
-        wanted = [s for s, _ in TRAFFIC if expected_alert(s)]
-        missing = [s for s in wanted if s not in {o for o, _, _ in arrivals}]
-        if missing:
-            return wrong(
-                f"{missing[0]!r} was not republished: your source {src!r} misses some "
-                f"temperature readings. Match every device: src='sensors.*.temp'."
-            )
-        for origin, subject, _ in arrivals:
-            if subject != expected_alert(origin):
-                return wrong(
-                    f"{origin!r} arrived on {subject!r}, but alerts belong on "
-                    f"{expected_alert(origin)!r}. Your destination {dest!r} keeps literal "
-                    "tokens as written and fills {{wildcard(1)}} with what the source's first "
-                    f"'*' matched (the device): dest='alerts.temp.{{{{wildcard(1)}}}}'."
-                )
-        for origin, _, msg in arrivals:
-            if msg.data != payloads[origin]:
-                size = msg.headers.get("Nats-Msg-Size")
-                if not msg.data and size is not None:
-                    return wrong(
-                        f"The alerts arrive without their reading: an empty payload and a "
-                        f"Nats-Msg-Size: {size} header. That is headers_only=True, right for a "
-                        "'something changed' ping, but an alert must say how hot it is. Drop "
-                        "headers_only (leave it None)."
-                    )
-                return wrong(
-                    f"The alert for {origin!r} carries {msg.data!r}, not the published reading "
-                    f"{payloads[origin]!r}. Republish the message as it is: {SOLUTION}."
-                )
-        got = [m.subject for m in received]
-        alerts = [expected_alert(o) for o, _, _ in arrivals]
-        missed = [a for a in alerts if a not in got]
-        if missed:
-            return wrong(
-                f"The alerts arrive on {', '.join(repr(a) for a in alerts)}, but a subscriber "
-                f"on your subject {sub_subject!r} gets {len(alerts) - len(missed)} of them "
-                f"(it misses {missed[0]!r}). Return a subject that matches "
-                "'alerts.temp.<device>' for every device, e.g. 'alerts.temp.*'."
-            )
-        # Readings first: inbox and API traffic would only bury the point.
-        strays = sorted({s for s in got if s not in alerts}, key=lambda s: (s[0] in "_$", s))
-        if strays:
-            return wrong(
-                f"A subscriber on {sub_subject!r} gets the alerts but also {strays[:3]}: "
-                "it is not a lightweight alert subscriber any more. Return a subject that "
-                "matches only 'alerts.temp.<device>', e.g. 'alerts.temp.*'."
-            )
-        return correct(
-            f"{STREAM} stores every reading and republishes only the temperatures: "
-            f"{len(alerts)} alerts ({', '.join(alerts)}) with their readings reached a core "
-            f"NATS subscriber on {sub_subject!r}, the {len(TRAFFIC) - len(alerts)} humidity "
-            "readings stayed in the stream, and no consumer was needed."
+        if isinstance(exc, APIError):
+            return _refused(exc)
+        if isinstance(exc, FanoutKitError):
+            return wrong(f"Creating the stream failed: {exc}{where(exc)}.")
+        raise
+    try:
+        info = await js.stream_info(STREAM)
+    except NotFoundError:
+        other = await _owner(js)
+        made = f" (you created {other!r} on those subjects instead)" if other else ""
+        return wrong(
+            f"There is no stream named {STREAM!r} after your function ran{made}.",
+            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
+            "happens when awaited. The name is case-sensitive.",
+            f"`await js.add_stream(StreamConfig(name={STREAM!r}, subjects=['sensors.>'], "
+            f"republish={SOLUTION}))`",
         )
+    hint = _config_hint(info.config)
+    if hint is not None:
+        return hint
+    sub_subject = _learner_subject(returned)
+    if isinstance(sub_subject, CheckResult):
+        return sub_subject
+    republish = info.config.republish
+    assert republish is not None  # _config_hint said so
+    src, dest = republish.src or ">", republish.dest or ">"
 
-    return await guarded(
-        check,
-        "replace `raise NotImplementedError` with an `await js.add_stream(...)` call creating "
-        f"{STREAM} with a republish for the temperature alerts, and return the subject an "
-        "alert subscriber uses.",
+    nc = connection_of(js)
+    republished: list[Msg] = []
+    received: list[Msg] = []
+
+    async def spy(msg: Msg) -> None:
+        if (msg.headers or {}).get("Nats-Stream") == STREAM:
+            republished.append(msg)
+
+    async def subscriber(msg: Msg) -> None:
+        received.append(msg)
+
+    subs = [
+        await nc.subscribe(_spy_subject(dest), cb=spy),
+        await nc.subscribe(sub_subject, cb=subscriber),
+    ]
+    try:
+        await nc.flush()
+        seqs = [(await js.publish(subject, data)).seq for subject, data in TRAFFIC]
+        last = str(seqs[-1])
+        await _wait(lambda: any(_header(m, "Nats-Sequence") == last for m in republished))
+        ours = [m for m in republished if int(_header(m, "Nats-Sequence") or 0) in seqs]
+        arrivals = [(_header(m, "Nats-Subject"), m.subject, m) for m in ours]
+        reach = sum(subject_matches(m.subject, sub_subject) for m in ours)
+        await _wait(
+            lambda: sum((m.headers or {}).get("Nats-Stream") == STREAM for m in received) >= reach
+        )
+        await nc.flush()
+    finally:
+        for sub in subs:
+            await sub.unsubscribe()
+
+    payloads = dict(TRAFFIC)
+    if not arrivals:
+        return wrong(
+            f"Nothing was republished: your source {src!r} matches none of the readings the "
+            f"check published ({', '.join(s for s, _ in TRAFFIC[:2])}, ...). The server "
+            "accepts a source that matches nothing without a word.",
+            "The temperature readings are 'sensors.<device>.temp': the source must match "
+            "that shape for every device.",
+            FIX + ".",
+        )
+    extra = [(o, s) for o, s, _ in arrivals if expected_alert(o) is None]
+    if extra:
+        origin, subject = extra[0]
+        return wrong(
+            f"Humidity readings are republished too ({origin!r} arrived on {subject!r}): "
+            f"your source {src!r} matches more than the temperatures.",
+            "A literal token in the source matches only itself: make the last token select "
+            "the temperatures.",
+            "`src='sensors.*.temp'`",
+        )
+    wanted = [s for s, _ in TRAFFIC if expected_alert(s)]
+    missing = [s for s in wanted if s not in {o for o, _, _ in arrivals}]
+    if missing:
+        return wrong(
+            f"{missing[0]!r} was not republished: your source {src!r} misses some "
+            "temperature readings.",
+            "A '*' in the device's place matches every device.",
+            "`src='sensors.*.temp'`",
+        )
+    for origin, subject, _ in arrivals:
+        if subject != expected_alert(origin):
+            return wrong(
+                f"{origin!r} arrived on {subject!r}, but alerts belong on "
+                f"{expected_alert(origin)!r}.",
+                MAPPING_CONCEPT,
+                "`dest='alerts.temp.{{wildcard(1)}}'`",
+            )
+    for origin, _, msg in arrivals:
+        if msg.data != payloads[origin]:
+            size = (msg.headers or {}).get("Nats-Msg-Size")
+            if not msg.data and size is not None:
+                return wrong(
+                    f"The alerts arrive without their reading: an empty payload and a "
+                    f"Nats-Msg-Size: {size} header.",
+                    "That is headers_only=True, right for a 'something changed' ping, but an "
+                    "alert must say how hot it is.",
+                    "Drop headers_only (leave it None).",
+                )
+            return wrong(
+                f"The alert for {origin!r} carries {msg.data!r}, not the published reading "
+                f"{payloads[origin]!r}.",
+                "A republish sends the stored message as it is, payload and all.",
+                FIX + ".",
+            )
+    got = [m.subject for m in received]
+    alerts = [expected_alert(o) or o for o, _, _ in arrivals]
+    missed = [a for a in alerts if a not in got]
+    if missed:
+        return wrong(
+            f"The alerts arrive on {', '.join(repr(a) for a in alerts)}, but a subscriber "
+            f"on your subject {sub_subject!r} gets {len(alerts) - len(missed)} of them "
+            f"(it misses {missed[0]!r}).",
+            "Return a subject that matches 'alerts.temp.<device>' for every device.",
+            "`return 'alerts.temp.*'`",
+        )
+    # Readings first: inbox and API traffic would only bury the point.
+    strays = sorted({s for s in got if s not in alerts}, key=lambda s: (s[0] in "_$", s))
+    if strays:
+        return wrong(
+            f"A subscriber on {sub_subject!r} gets the alerts but also {strays[:3]}: "
+            "it is not a lightweight alert subscriber any more.",
+            "Return a subject that matches only 'alerts.temp.<device>'.",
+            "`return 'alerts.temp.*'`",
+        )
+    return correct(
+        f"{STREAM} stores every reading and republishes only the temperatures: "
+        f"{len(alerts)} alerts ({', '.join(alerts)}) with their readings reached a core "
+        f"NATS subscriber on {sub_subject!r}, the {len(TRAFFIC) - len(alerts)} humidity "
+        "readings stayed in the stream, and no consumer was needed."
     )
