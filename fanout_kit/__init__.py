@@ -18,7 +18,7 @@ from .lag import LagRecorder, record_lag
 from .load import PublishRecord, publish_paced
 from .progress import show_progress
 from .report import consumer_table
-from .server import NatsServer, start_server
+from .server import NatsServer, monitor, start_server
 from .topology import (
     TopologyError,
     ensure_consumer,
@@ -58,6 +58,7 @@ __all__ = [
     "ensure_consumer",
     "ensure_stream",
     "kernel_server",
+    "monitor",
     "publish_events",
     "publish_paced",
     "record_lag",

@@ -36,7 +36,7 @@ from types import FrameType
 
 from .errors import FanoutKitError
 from .processes import die_with_parent_hook
-from .server import NatsServer, _pid_alive, start_server
+from .server import MONITOR_ENV, NatsServer, _pid_alive, start_server
 from .validate import redact_url
 from .workspace import Workspace
 
@@ -343,6 +343,7 @@ def _run(
             store = store_dir or root / ".fanout-kit" / "lab-store"
             server = asyncio.run(start_server(store_dir=store, name="fanout-kit-lab"))
             env["NATS_URL"] = server.url
+            env[MONITOR_ENV] = server.monitoring_url
             _say(
                 f"nats-server {server.version} at {server.url} (pid {server.pid}, monitoring "
                 f"{server.monitoring_url}, store {server.store_dir})"

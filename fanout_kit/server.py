@@ -32,6 +32,7 @@ import sysconfig
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -43,11 +44,14 @@ from .server_flags import check_extra_args, flag_values, shown_args
 from .validate import check_int, check_path, check_seconds, check_str, describe
 
 __all__ = [
+    "JETSTREAM_SETTINGS",
+    "MONITOR_ENV",
     "NatsServer",
     "find_server_binary",
     "get_json",
     "listening_addresses",
     "loopback_only",
+    "monitor",
     "reap_leftovers",
     "runtime_dir",
     "start_server",
@@ -332,6 +336,37 @@ async def get_json(url: str) -> Any:
     return json.loads(body)
 
 
+MONITOR_ENV = "NATS_MONITOR_URL"
+"""Set by ``fanout-kit lab`` for every kernel: the session server's monitoring URL."""
+_ENDPOINTS = ("varz", "jsz", "connz", "subsz", "routez", "accountz", "healthz", "leafz")
+
+
+async def monitor(endpoint: str, *, url: str | None = None, **params: object) -> Any:
+    """A monitoring endpoint of a server as JSON: ``await fanout_kit.monitor("varz")``.
+
+    ``url``: the server's monitoring URL; left out, ``NATS_MONITOR_URL`` (the session server
+    under ``fanout-kit lab``), else the server private to this kernel. ``params`` become the
+    query string (``True`` -> ``true``): ``monitor("jsz", consumers=True, config=True)``.
+    """
+    name = check_str(endpoint, "endpoint", example="'varz'").strip("/")
+    if name not in _ENDPOINTS:
+        raise KitValueError(
+            f"endpoint={endpoint!r} is not a monitoring endpoint; it must be one of "
+            f"{list(_ENDPOINTS)}. Fix: e.g. endpoint='varz'.",
+            param="endpoint",
+        )
+    if url is None:
+        url = os.environ.get(MONITOR_ENV, "").strip() or None
+    if url is None:
+        from .connect import kernel_server
+
+        url = (await kernel_server()).monitoring_url
+    query = "&".join(
+        f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in params.items()
+    )
+    return await get_json(f"{url.rstrip('/')}/{name}" + (f"?{query}" if query else ""))
+
+
 # --------------------------------------------------------------------------- the server
 
 
@@ -385,6 +420,11 @@ class NatsServer:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    async def monitor(self, endpoint: str, **params: object) -> Any:
+        """This server's monitoring endpoint as JSON, e.g. ``await srv.monitor("varz")`` or
+        ``await srv.monitor("jsz", consumers=True)`` (``/jsz?consumers=true``)."""
+        return await monitor(endpoint, url=self.monitoring_url, **params)
 
     def _argv(self) -> list[str]:
         client, http = self._ports if self._ports else (-1, -1)
@@ -717,11 +757,46 @@ def _check_name(name: object) -> str | None:
     return name
 
 
+JETSTREAM_SETTINGS = ("max_file_store", "max_memory_store", "sync_interval", "max_buffered_msgs")
+"""The server-wide JetStream settings ``start_server(jetstream=...)`` accepts."""
+
+
+def _jetstream_block(settings: object) -> str | None:
+    """``{"max_file_store": "256KB"}`` -> ``jetstream { max_file_store: 256KB }`` (checked)."""
+    if settings is None:
+        return None
+    if not isinstance(settings, Mapping):
+        raise KitTypeError(
+            f"jetstream={settings!r} is a {type(settings).__name__}; it must be a dict of "
+            'JetStream settings. Fix: e.g. jetstream={"max_file_store": "256KB"}.',
+            param="jetstream",
+        )
+    lines = []
+    for key, value in settings.items():
+        if key not in JETSTREAM_SETTINGS:
+            raise KitValueError(
+                f"jetstream has the key {key!r}; it must be one of {list(JETSTREAM_SETTINGS)}. "
+                'Fix: e.g. jetstream={"max_file_store": "256KB"}.',
+                param="jetstream",
+            )
+        ok_int = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        ok_str = isinstance(value, str) and value.replace(".", "").isalnum()
+        if not (ok_int or ok_str):
+            raise KitValueError(
+                f"jetstream[{key!r}]={value!r} does not fit; it must be a whole number of "
+                'bytes or a size/duration such as "256KB", "1GB" or "2m".',
+                param="jetstream",
+            )
+        lines.append(f"  {key}: {value}")
+    return "jetstream {\n" + "\n".join(lines) + "\n}\n"
+
+
 async def start_server(
     *,
     store_dir: str | os.PathLike[str] | None = None,
     name: str | None = None,
     extra_args: list[str] | tuple[str, ...] = (),
+    jetstream: Mapping[str, int | str] | None = None,
     ready_timeout: float = READY_TIMEOUT,
 ) -> NatsServer:
     """Start a nats-server with JetStream and monitoring on 127.0.0.1; wait until it is ready.
@@ -733,6 +808,10 @@ async def start_server(
     ``extra_args``: more nats-server flags as a list of strings (clusters use ``--cluster``,
     ``--routes``, ``--cluster_name``; ``-c file`` a config file). Refused: a listen address
     beyond loopback and the flags the kit manages (ports, monitoring, store, log).
+    ``jetstream``: server-wide JetStream settings, written to the server's own config file,
+    e.g. ``{"max_file_store": "256KB"}`` (a store that fills up) or ``{"max_memory_store":
+    "1MB"}``; keys from :data:`JETSTREAM_SETTINGS`. Read them back with
+    ``await server.monitor("varz")`` (``["jetstream"]["config"]``).
 
     Raises :class:`~fanout_kit.errors.KitTypeError`/``KitValueError`` for bad arguments
     before anything starts, and :class:`ServerStartError` quoting the server when it does
@@ -741,6 +820,7 @@ async def start_server(
     ready_timeout = check_seconds(ready_timeout, "ready_timeout", "10")
     name = _check_name(name)
     args, name = check_extra_args(extra_args, name)
+    js_conf = _jetstream_block(jetstream)
     given_store = None if store_dir is None else check_path(store_dir, "store_dir")
     binary = find_server_binary()
     reap_leftovers()
@@ -751,6 +831,10 @@ async def start_server(
     server: NatsServer | None = None
     try:
         _check_store_dir(store)
+        if js_conf is not None:
+            conf = run_dir / "jetstream.conf"
+            _write_private(conf, js_conf)
+            args = ("-c", str(conf), *args)
         server = NatsServer(
             binary=binary,
             store_dir=store,

@@ -114,9 +114,10 @@ async def test_lab_shares_one_server_with_every_kernel_and_cleans_up(tmp_path) -
             lab,
             "import fanout_kit\nnc = await fanout_kit.connect()\n"
             "print((await nc.jetstream().stream_info('SHARED')).config.name)\n"
+            "print((await fanout_kit.monitor('varz'))['port'] == nc.connected_url.port)\n"
             "await nc.close()\n",
         )
-        assert second.strip() == "SHARED"
+        assert second.split() == ["SHARED", "True"]  # NATS_MONITOR_URL: the same server
     finally:
         if lab.proc.poll() is None:
             lab.interrupt()

@@ -507,3 +507,34 @@ async def test_a_config_file_that_listens_beyond_loopback_is_stopped(tmp_path) -
         await start_server(extra_args=["-c", str(conf)])
     assert "binds 127.0.0.1 only" in str(info.value)
     assert set(runtime_dir().iterdir()) <= before
+
+
+async def test_jetstream_settings_reach_the_server_and_monitor_reads_them() -> None:
+    async with await fanout_kit.start_server(jetstream={"max_file_store": "256KB"}) as srv:
+        varz = await srv.monitor("varz")
+        assert varz["jetstream"]["config"]["max_storage"] == 256 * 1024
+        jsz = await fanout_kit.monitor("jsz", url=srv.monitoring_url, accounts=True)
+        assert "api" in jsz
+
+
+@pytest.mark.parametrize(
+    ("jetstream", "error", "words"),
+    [
+        ("max_file_store=1", fanout_kit.errors.KitTypeError, "must be a dict"),
+        ({"max_consumers": 5}, fanout_kit.errors.KitValueError, "must be one of"),
+        ({"max_file_store": "1 GB; }"}, fanout_kit.errors.KitValueError, "size/duration"),
+        ({"max_file_store": -1}, fanout_kit.errors.KitValueError, "whole number of bytes"),
+    ],
+)
+async def test_bad_jetstream_settings_are_refused_before_a_start(
+    jetstream: object, error: type[Exception], words: str
+) -> None:
+    before = set(fanout_kit.server.runtime_dir().iterdir())
+    with pytest.raises(error, match=words):
+        await fanout_kit.start_server(jetstream=jetstream)  # type: ignore[arg-type]
+    assert set(fanout_kit.server.runtime_dir().iterdir()) == before
+
+
+async def test_monitor_names_the_endpoints_it_knows() -> None:
+    with pytest.raises(fanout_kit.errors.KitValueError, match="one of"):
+        await fanout_kit.monitor("nope", url="http://127.0.0.1:1")
