@@ -256,7 +256,10 @@ def ensure(
         browser = find(env) if ok else None
         if browser is not None:
             return browser
-        say(f"fanout-kit: apt-get could not install chromium: {_last_error(output)}")
+        if ok:  # installed (or already was), yet nothing usable on this PATH
+            say("fanout-kit: apt-get reports chromium installed, but no usable one is on PATH")
+        else:
+            say(f"fanout-kit: apt-get could not install chromium: {_last_error(output)}")
 
     raise NoBrowser(what_to_run(env, tried))
 
