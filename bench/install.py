@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STAMP = Path(".venv") / ".fanout-kit-installed"
-TIMEOUT_S = 600.0
+STAMP = Path(".venv") / ".fanout-kit-lab-installed"  # what `make lab` writes
+TIMEOUT_S = 300.0
 
 
 @dataclass
