@@ -142,6 +142,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     runs: dict[str, list[Run]] = {"uv": [], "pip": []}
+    load_before = os.getloadavg()[0]
     for i in range(args.rounds):
         order = ["uv", "pip"] if i % 2 == 0 else ["pip", "uv"]
         for installer in order:
@@ -161,7 +162,12 @@ def main() -> None:
 
     uv_used = runs["uv"][-1].installer
     pip_used = runs["pip"][-1].installer
-    print(f"\nfresh clone, empty caches, {args.rounds} rounds each, alternating; median seconds\n")
+    load_after = os.getloadavg()[0]
+    print(
+        f"\nfresh clone, empty caches, {args.rounds} rounds each, alternating; median seconds"
+        f" (load average {load_before:.1f} before, {load_after:.1f} after;"
+        f" {os.cpu_count()} cores)\n"
+    )
     print(f"| step | {uv_used} | {pip_used} | pip / uv |")
     print("|---|---:|---:|---:|")
     for label, field in (
