@@ -8,7 +8,8 @@ Each round clones the repository's committed HEAD into a new temporary folder an
 between rounds so machine noise hits both alike. Caches start empty every time (a new
 ``UV_CACHE_DIR`` and ``PIP_CACHE_DIR``, and ``PIP_NO_CACHE_DIR``), so every package is
 downloaded, as on a newcomer's laptop. Timed from the `make` command to: the venv stamp
-written (environment built) and JupyterLab answering ``/lab`` (what the learner waits for).
+written (environment built) and JupyterLab answering ``/lab`` (what the learner waits for), and
+the CPU time all of it used (less sensitive to a busy machine than the wall clock).
 Directories holding a ``uv`` are taken off PATH unless ``--keep-uv-on-path``. Prints a
 markdown table (medians, seconds) and the pip/uv ratio for the README's Performance section.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -43,6 +45,7 @@ class Run:
     installer: str  # what the stamp says was used, e.g. "uv 0.13.9"
     venv_s: float  # `make lab` started -> .venv built (stamp written)
     ready_s: float  # `make lab` started -> JupyterLab answers /lab
+    cpu_s: float  # CPU seconds (user + system) of make and everything it ran, until stopped
     lines: list[str]  # what `make lab` printed before JupyterLab's own log
 
 
@@ -105,6 +108,7 @@ def one_run(installer: str, keep_uv: bool) -> Run:
         url = f"http://127.0.0.1:{port}/lab?token={token}"
         venv_s = ready_s = None
         with log.open("wb") as out:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.monotonic()
             proc = subprocess.Popen(
                 cmd,
@@ -126,12 +130,14 @@ def one_run(installer: str, keep_uv: bool) -> Run:
                     time.sleep(0.05)
             finally:
                 stop(proc)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         text = log.read_text(errors="replace")
         if venv_s is None or ready_s is None:
             sys.exit(f"`{' '.join(cmd)}` did not reach JupyterLab:\n{text}")
         used = (clone / STAMP).read_text().strip()
         lines = [line for line in text.splitlines() if line.startswith(("fanout-kit:", "make"))]
-        return Run(used, venv_s, ready_s, lines)
+        return Run(used, venv_s, ready_s, cpu_s, lines)
 
 
 def main() -> None:
@@ -150,7 +156,8 @@ def main() -> None:
             runs[installer].append(run)
             print(
                 f"round {i + 1} {installer:>3}: .venv {run.venv_s:5.1f} s, "
-                f"JupyterLab answering {run.ready_s:5.1f} s ({run.installer})",
+                f"JupyterLab answering {run.ready_s:5.1f} s, CPU {run.cpu_s:5.1f} s"
+                f" ({run.installer})",
                 flush=True,
             )
     print("\nmake's own lines on a fresh clone (uv, last round):")
@@ -173,6 +180,7 @@ def main() -> None:
     for label, field in (
         ("`make lab`: `.venv` built", "venv_s"),
         ("`make lab`: JupyterLab answering", "ready_s"),
+        ("CPU time used on the way (user + system)", "cpu_s"),
     ):
         uv, pip = median("uv", field), median("pip", field)
         print(f"| {label} | {uv:.1f} | {pip:.1f} | {pip / uv:.1f}x |")
