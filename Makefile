@@ -29,7 +29,7 @@ $(STAMP): SPEC := .[test]
 # `.venv/bin/pip` works whichever installer built it. The stamp records which one did.
 $(LAB_STAMP) $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fanout-kit needs Python 3.11 or newer; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
-	@set -e; start=$$(date +%s); extra=; \
+	@set -e; start=$$(date +%s); extra=; tried=; \
 	case "$(INSTALLER)" in auto|uv|pip) ;; \
 	  *) echo "fanout-kit: INSTALLER=$(INSTALLER) is not one of auto, uv, pip" >&2; exit 2 ;; esac; \
 	uv=; \
@@ -43,7 +43,7 @@ $(LAB_STAMP) $(STAMP): pyproject.toml
 	    && $(PYTHON) -m pip --version >/dev/null 2>&1; then \
 	  $(PYTHON) -m venv --without-pip $(VENV); \
 	  if $(PYTHON) -m pip --python $(BIN)/python install --quiet --disable-pip-version-check uv; \
-	  then uv=$(BIN)/uv; extra=pip; else rm -rf $(VENV); fi; \
+	  then uv=$(BIN)/uv; extra=pip; else rm -rf $(VENV); tried=1; fi; \
 	fi; \
 	if [ ! -x $(BIN)/python ]; then \
 	  $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
@@ -55,7 +55,8 @@ $(LAB_STAMP) $(STAMP): pyproject.toml
 	  $(PYTHON) -m venv $(VENV); \
 	fi; \
 	if [ -z "$$uv" ] && [ "$(INSTALLER)" != pip ]; then \
-	  if $(BIN)/python -m pip install --quiet --disable-pip-version-check uv; then uv=$(BIN)/uv; \
+	  if [ -z "$$tried" ] && $(BIN)/python -m pip install --quiet --disable-pip-version-check uv; \
+	  then uv=$(BIN)/uv; \
 	  elif [ "$(INSTALLER)" = uv ]; then exit 1; \
 	  else echo "fanout-kit: could not put uv into .venv (above); using pip"; fi; \
 	fi; \
