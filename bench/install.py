@@ -82,62 +82,66 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def one_run(installer: str, keep_uv: bool) -> Run:
-    with tempfile.TemporaryDirectory(prefix="fanout-kit-install-") as tmp_name:
-        tmp = Path(tmp_name)
-        clone = tmp / "fanout-kit"
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-        port, token = free_port(), uuid.uuid4().hex
-        env = {
-            **os.environ,
-            "UV_CACHE_DIR": str(tmp / "uv-cache"),
-            "PIP_CACHE_DIR": str(tmp / "pip-cache"),
-            "PIP_NO_CACHE_DIR": "1",
-            "JUPYTER_PORT": str(port),
-            "JUPYTER_TOKEN": token,
-            "JUPYTER_CONFIG_DIR": str(tmp / "jupyter-config"),
-            "JUPYTER_RUNTIME_DIR": str(tmp / "jupyter-runtime"),
-        }
-        env.pop("NATS_URL", None)
-        if not keep_uv:
-            env["PATH"] = path_without_uv()
-        cmd = ["make", "--no-print-directory", "lab", "ARGS=--no-browser"]
-        if installer == "pip":
-            cmd.append("INSTALLER=pip")
-        log = tmp / "make.log"
-        url = f"http://127.0.0.1:{port}/lab?token={token}"
-        venv_s = ready_s = None
-        with log.open("wb") as out:
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            t0 = time.monotonic()
-            proc = subprocess.Popen(
-                cmd,
-                cwd=clone,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            try:
-                while time.monotonic() - t0 < TIMEOUT_S and proc.poll() is None:
-                    now = time.monotonic() - t0
-                    if venv_s is None and (clone / STAMP).exists():
-                        venv_s = now
-                    if venv_s is not None and answers(url):
-                        ready_s = time.monotonic() - t0
-                        break
-                    time.sleep(0.05)
-            finally:
-                stop(proc)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        text = log.read_text(errors="replace")
-        if venv_s is None or ready_s is None:
-            sys.exit(f"`{' '.join(cmd)}` did not reach JupyterLab:\n{text}")
-        used = (clone / STAMP).read_text().strip()
-        lines = [line for line in text.splitlines() if line.startswith(("fanout-kit:", "make"))]
-        return Run(used, venv_s, ready_s, cpu_s, lines)
+def one_run(tmp: Path, installer: str, keep_uv: bool) -> Run:
+    """One fresh clone in ``tmp`` (left in place: see main), one `make lab`, timed."""
+    clone = tmp / "fanout-kit"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    port, token = free_port(), uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "UV_CACHE_DIR": str(tmp / "uv-cache"),
+        "PIP_CACHE_DIR": str(tmp / "pip-cache"),
+        "PIP_NO_CACHE_DIR": "1",
+        "JUPYTER_PORT": str(port),
+        "JUPYTER_TOKEN": token,
+        "JUPYTER_CONFIG_DIR": str(tmp / "jupyter-config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "jupyter-runtime"),
+    }
+    env.pop("NATS_URL", None)
+    if not keep_uv:
+        env["PATH"] = path_without_uv()
+    cmd = ["make", "--no-print-directory", "lab", "ARGS=--no-browser"]
+    if installer == "pip":
+        cmd.append("INSTALLER=pip")
+    log = tmp / "make.log"
+    url = f"http://127.0.0.1:{port}/lab?token={token}"
+    venv_s = ready_s = None
+    with log.open("wb") as out:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=clone,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            while time.monotonic() - t0 < TIMEOUT_S and proc.poll() is None:
+                now = time.monotonic() - t0
+                if venv_s is None and (clone / STAMP).exists():
+                    venv_s = now
+                if venv_s is not None and answers(url):
+                    ready_s = time.monotonic() - t0
+                    break
+                time.sleep(0.05)
+        finally:
+            stop(proc)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    text = log.read_text(errors="replace")
+    if venv_s is None or ready_s is None:
+        sys.exit(f"`{' '.join(cmd)}` did not reach JupyterLab:\n{text}")
+    used = (clone / STAMP).read_text().strip()
+    # make's own lines: everything before `fanout-kit lab` starts talking.
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("fanout-kit lab"):
+            break
+        lines.append(line)
+    return Run(used, venv_s, ready_s, cpu_s, lines)
 
 
 def main() -> None:
@@ -149,17 +153,24 @@ def main() -> None:
     args = parser.parse_args()
     runs: dict[str, list[Run]] = {"uv": [], "pip": []}
     load_before = os.getloadavg()[0]
-    for i in range(args.rounds):
-        order = ["uv", "pip"] if i % 2 == 0 else ["pip", "uv"]
-        for installer in order:
-            run = one_run(installer, args.keep_uv_on_path)
-            runs[installer].append(run)
-            print(
-                f"round {i + 1} {installer:>3}: .venv {run.venv_s:5.1f} s, "
-                f"JupyterLab answering {run.ready_s:5.1f} s, CPU {run.cpu_s:5.1f} s"
-                f" ({run.installer})",
-                flush=True,
-            )
+    # Every round's tree is kept until the end: deleting tens of thousands of files just before
+    # the next round creates as many makes ext4 scan past the freshly freed inodes on every
+    # create (seen here: `recently_deleted` as most of the system time), which a newcomer's
+    # first `make lab` never pays.
+    with tempfile.TemporaryDirectory(prefix="fanout-kit-install-") as tmp_name:
+        for i in range(args.rounds):
+            order = ["uv", "pip"] if i % 2 == 0 else ["pip", "uv"]
+            for installer in order:
+                tmp = Path(tmp_name) / f"{i}-{installer}"
+                tmp.mkdir()
+                run = one_run(tmp, installer, args.keep_uv_on_path)
+                runs[installer].append(run)
+                print(
+                    f"round {i + 1} {installer:>3}: .venv {run.venv_s:5.1f} s, "
+                    f"JupyterLab answering {run.ready_s:5.1f} s, CPU {run.cpu_s:5.1f} s"
+                    f" ({run.installer})",
+                    flush=True,
+                )
     print("\nmake's own lines on a fresh clone (uv, last round):")
     for line in runs["uv"][-1].lines:
         print(f"    {line}")
