@@ -27,6 +27,7 @@ $(STAMP): SPEC := .[test]
 # for); INSTALLER=uv insists on uv, INSTALLER=pip uses pip alone. Either way the same
 # `pip install -e` with the ranges in pyproject.toml. .venv always gets its own pip, so
 # `.venv/bin/pip` works whichever installer built it. The stamp records which one did.
+# pip runs with -qq: errors only (a pip configured with extra indexes warns once per package).
 $(LAB_STAMP) $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fanout-kit needs Python 3.11 or newer; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
 	@set -e; start=$$(date +%s); extra=; tried=; \
@@ -42,7 +43,7 @@ $(LAB_STAMP) $(STAMP): pyproject.toml
 	elif [ ! -x $(BIN)/python ] && [ "$(INSTALLER)" != pip ] \
 	    && $(PYTHON) -m pip --version >/dev/null 2>&1; then \
 	  $(PYTHON) -m venv --without-pip $(VENV); \
-	  if $(PYTHON) -m pip --python $(BIN)/python install --quiet --disable-pip-version-check uv; \
+	  if $(PYTHON) -m pip --python $(BIN)/python install -qq --disable-pip-version-check uv; \
 	  then uv=$(BIN)/uv; extra=pip; else rm -rf $(VENV); tried=1; fi; \
 	fi; \
 	if [ ! -x $(BIN)/python ]; then \
@@ -55,7 +56,7 @@ $(LAB_STAMP) $(STAMP): pyproject.toml
 	  $(PYTHON) -m venv $(VENV); \
 	fi; \
 	if [ -z "$$uv" ] && [ "$(INSTALLER)" != pip ]; then \
-	  if [ -z "$$tried" ] && $(BIN)/python -m pip install --quiet --disable-pip-version-check uv; \
+	  if [ -z "$$tried" ] && $(BIN)/python -m pip install -qq --disable-pip-version-check uv; \
 	  then uv=$(BIN)/uv; \
 	  elif [ "$(INSTALLER)" = uv ]; then exit 1; \
 	  else echo "fanout-kit: could not put uv into .venv (above); using pip"; fi; \
@@ -72,7 +73,7 @@ $(LAB_STAMP) $(STAMP): pyproject.toml
 	  [ -x $(BIN)/pip ] || $(BIN)/python -m ensurepip --default-pip >/dev/null || exit 1; \
 	  via="pip $$($(BIN)/python -m pip --version | cut -d' ' -f2)"; \
 	  echo "fanout-kit: installing into .venv with $$via"; \
-	  $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '$(SPEC)'; \
+	  $(BIN)/python -m pip install -qq --disable-pip-version-check -e '$(SPEC)'; \
 	fi; \
 	echo "$$via" > $@; \
 	if [ "$@" = "$(STAMP)" ]; then cp $@ $(LAB_STAMP); fi; \
