@@ -1,15 +1,22 @@
-"""Headless Debian Chromium driven by Playwright (no browser download), for JupyterLab tests."""
+"""Headless Chromium driven by Playwright, for JupyterLab tests.
+
+Which Chromium: ``tools/find_browser.py`` decides (the system's, else Playwright's download),
+the same lookup ``make test`` runs before the suite, where it also installs one if none is
+found. Playwright is only handed the executable: no browser download happens here.
+"""
 
 from __future__ import annotations
 
-import shutil
+import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tools.find_browser import NoBrowser, find, what_to_run
+
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 FLAGS = [
     "--no-sandbox",
@@ -22,19 +29,34 @@ FLAGS = [
 ]
 
 
-def require_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed: `apt-get install chromium` (.ci/run does)")
+@functools.cache
+def _chromium() -> Path | str:
+    """The executable, or why there is none (looked up once per test session)."""
+    try:
+        browser = find()
+    except NoBrowser as exc:
+        return str(exc)
+    if browser is None:
+        return what_to_run(os.environ)
+    return browser.path
+
+
+def require_chromium() -> Path:
+    """The Chromium to drive; fails the test with the command that gets one."""
+    chromium = _chromium()
+    if isinstance(chromium, str):
+        pytest.fail(chromium, pytrace=False)
+    return chromium
 
 
 @contextmanager
 def chromium_page(tmp_path: Path) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
-    require_chromium()
+    chromium = require_chromium()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
+            executable_path=chromium,
             headless=True,
             args=FLAGS,  # Playwright gives each launch a fresh, empty profile
         )
