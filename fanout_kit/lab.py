@@ -15,6 +15,15 @@ asks JupyterLab to shut down (SIGTERM: it stops its kernels), SIGKILLs it after
 own child processes too), then stops the server. A second signal skips the waiting.
 JupyterLab's runtime files (its token among them) live in a private folder of this run,
 removed at the end.
+
+Per OS (no ``make`` needed: ``pip install -e .`` then ``fanout-kit lab``). Linux: JupyterLab
+gets the parent-death signal (SIGTERM) and the process tree comes from ``/proc``. macOS: a
+watchdog process ends JupyterLab if the lab is killed, and ``ps`` gives the process tree.
+Windows: JupyterLab (and so every kernel it starts) joins the lab's kill-on-close job object,
+is asked to stop through Jupyter's own shutdown request (there is no SIGTERM to send), and
+Ctrl-C or Ctrl-Break in the console stops the lab, which stops the rest in order.
+The session server itself is started by :mod:`.session` (shared with the Jupyter server
+extension that gives a plain ``jupyter lab`` the same session server).
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ __all__ = [
     "project_root",
     "request_shutdown",
     "run_lab",
+    "stop_signals",
     "stop_tree",
 ]
 
@@ -67,12 +77,14 @@ GRACE = 5.0
 """Seconds JupyterLab gets to shut its kernels down after SIGTERM before it is SIGKILLed."""
 KILL_GRACE = 2.0
 """Seconds a leftover process (a kernel's child) gets after SIGTERM before SIGKILL."""
-#: The signals that stop the lab: Ctrl-C, kill, a closed terminal; Ctrl-Break on Windows.
-_STOP_SIGNALS = tuple(
-    getattr(signal, name)
-    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
-    if hasattr(signal, name)
-)
+
+
+def stop_signals() -> tuple[int, ...]:
+    """The signals that stop the lab, those this system has: Ctrl-C, kill, a closed terminal
+    (SIGHUP, POSIX), Ctrl-Break (SIGBREAK, Windows)."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+    return tuple(getattr(signal, name) for name in names if hasattr(signal, name))
+
 
 # Offline-friendly defaults: no news feed, no update check.
 QUIET_LAB_OPTIONS = (
@@ -329,7 +341,7 @@ class _Signals:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[_Signals]:
-        old = {sig: signal.signal(sig, self._handle) for sig in _STOP_SIGNALS}
+        old = {sig: signal.signal(sig, self._handle) for sig in stop_signals()}
         try:
             yield self
         finally:
