@@ -9,9 +9,9 @@ loop. It reads the instructor's ``CLASSROOM`` stream from the start, so a board 
 (or after a kernel restart) shows everything so far, and the roster, so seats that have not
 started yet are listed too.
 
-Readable in light and dark JupyterLab themes: colours come from JupyterLab's own CSS variables
-and every state also has its own mark (✅ passed, ❌ tried, · not started), so colour is never
-the only signal. ``repr(board)`` is the same table as text.
+Readable in light and dark JupyterLab themes: translucent fills under the theme's own text
+colours, and every state has its own mark (✓ passed, ✗ tried, · not started; ✅ ❌ in the
+text), so colour is never the only signal. ``repr(board)`` is the same table as text.
 """
 
 from __future__ import annotations
@@ -36,11 +36,14 @@ from .validate import describe
 
 __all__ = ["REFRESH", "ClassBoard", "ClassModel", "class_board"]
 
+BOLD = "font-weight:bold;"
 REFRESH = 4.0
 """Redraws per second at most: results arrive in bursts when a class runs a check together."""
 
 State = Literal["passed", "tried", "not started"]
 _MARKS: dict[State, str] = {"passed": "✅", "tried": "❌", "not started": "·"}
+#: In the HTML view: plain text marks every font has (emoji fonts are not everywhere).
+_HTML_MARKS: dict[State, str] = {"passed": "✓", "tried": "✗", "not started": "·"}
 
 
 @dataclass
@@ -135,8 +138,8 @@ class ClassModel:
                 if cell and cell.wrong:
                     tip += f" ({cell.wrong} wrong)"
                 tds.append(
-                    f'<td style="text-align:center;padding:2px 6px;{cells[state]}" '
-                    f'title="{html.escape(tip)}">{_MARKS[state]}</td>'
+                    f'<td style="text-align:center;padding:2px 6px;{BOLD}{cells[state]}" '
+                    f'title="{html.escape(tip)}">{_HTML_MARKS[state]}</td>'
                 )
             passed, tried = self.totals(seat)
             rows.append(
@@ -155,7 +158,7 @@ class ClassModel:
             f'<thead><tr><th style="{th}text-align:left">seat</th>{head}'
             f'<th style="{th}">passed</th></tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>"
-            '<div style="margin-top:4px;color:var(--jp-ui-font-color2)">✅ passed · ❌ tried, '
+            '<div style="margin-top:4px;color:var(--jp-ui-font-color2)">✓ passed · ✗ tried, '
             "not passed yet · <b>·</b> not started · hover a cell for the exercise</div></div>"
         )
 

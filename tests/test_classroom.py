@@ -155,7 +155,10 @@ async def test_check_results_reach_the_live_class_board(room: Classroom, monkeyp
             what="both results on the board",
         )
         assert model.state("seat-03", "welcome.publish_three") == "not started"
-        await async_wait_until(lambda: "rgba(46,160,67" in board.widget.value, what="a redraw")
+        await async_wait_until(
+            lambda: "rgba(46,160,67" in board.widget.value and "✓" in board.widget.value,
+            what="a redraw",
+        )
         text = repr(board)
         assert re.search(r"seat-01\s+✅ ", text) and re.search(r"seat-02\s+❌ ", text), text
         assert re.search(r"seat-03\s+· ", text), text

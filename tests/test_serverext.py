@@ -21,7 +21,7 @@ from fanout_kit.server import _pid_alive
 from fanout_kit.session import start_session_server, stop_session_server
 
 from .conftest import wait_until
-from .labutil import BIN, Lab, free_port, run_in_kernel
+from .labutil import BIN, ROOT, Lab, free_port, run_in_kernel
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(240)]
 
@@ -152,3 +152,20 @@ def test_a_second_session_on_a_busy_store_gets_a_private_one(tmp_path) -> None:
     finally:
         stop_session_server(first)
     assert (store / "jetstream").is_dir()
+
+
+def test_the_binder_route_installs_the_kit_where_jupyter_runs() -> None:
+    """repo2docker (Binder) runs `env update` with environment.yml in the environment its
+    Jupyter server runs from, copying the whole repository first when the pip section names
+    a local path. So environment.yml must install the kit itself, editable, from the checkout:
+    that install carries the config file that enables the extension (the editable route is
+    tested for real in test_wheelhouse.py, with pip and uv), and must not pin a Python below
+    3.7, for which repo2docker would put the packages in a separate kernel environment."""
+    import yaml
+
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    local = [line for line in pip if line.startswith("-e .")]
+    assert local == ["-e .[test]"], pip
+    pythons = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
+    assert pythons == ["python>=3.11"], pythons
