@@ -7,6 +7,7 @@
 #   make lab PYTHON=python3.12     another interpreter for .venv
 #   make lab INSTALLER=pip         build .venv with pip alone (default: uv when it can be had)
 #   make test PYTEST_ARGS="-x tests/test_server.py"
+#   make wheelhouse                wheels for every platform into wheelhouse/ (for offline rooms)
 PYTHON    ?= python3
 INSTALLER ?= auto
 ARGS      ?=
@@ -14,12 +15,21 @@ VENV      := .venv
 BIN       := $(VENV)/bin
 LAB_STAMP := $(VENV)/.fanout-kit-lab-installed
 STAMP     := $(VENV)/.fanout-kit-installed
+WHEELHOUSE ?= wheelhouse
 
-.PHONY: lab test lint typecheck browser bench clean
+.PHONY: lab test lint typecheck browser bench clean wheelhouse
 
 # What each stamp installs: the kit, or the kit with its test extra (which covers the lab).
 $(LAB_STAMP): SPEC := .
 $(STAMP): SPEC := .[test]
+
+# With a wheelhouse (`make wheelhouse`, or a folder copied from the instructor), `make lab`
+# installs from it alone, with no network (pip and uv both: the index off, the folder as
+# the only source); `make test` takes what it can from it and the test tools from the index.
+HAVE_WHEELHOUSE := $(if $(wildcard $(WHEELHOUSE)/*.whl),yes,)
+$(LAB_STAMP): FROM := $(if $(HAVE_WHEELHOUSE),offline,)
+$(STAMP): FROM := $(if $(HAVE_WHEELHOUSE),links,)
+HOUSE := $(abspath $(WHEELHOUSE))
 
 # INSTALLER=auto (default) uses uv when it is on PATH or can be put into .venv with one
 # `pip install uv` (by $(PYTHON)'s own pip when it has one, else by the venv's), and pip
@@ -31,6 +41,12 @@ $(STAMP): SPEC := .[test]
 $(LAB_STAMP) $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fanout-kit needs Python 3.11 or newer; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
 	@set -e; start=$$(date +%s); extra=; tried=; \
+	case "$(FROM)" in \
+	  offline) echo "fanout-kit: installing from $(WHEELHOUSE)/ only (no network)"; \
+	    export UV_OFFLINE=1 UV_NO_INDEX=1 UV_FIND_LINKS="$(HOUSE)" \
+	      PIP_NO_INDEX=1 PIP_FIND_LINKS="$(HOUSE)" ;; \
+	  links) export UV_FIND_LINKS="$(HOUSE)" PIP_FIND_LINKS="$(HOUSE)" ;; \
+	esac; \
 	case "$(INSTALLER)" in auto|uv|pip) ;; \
 	  *) echo "fanout-kit: INSTALLER=$(INSTALLER) is not one of auto, uv, pip" >&2; exit 2 ;; esac; \
 	uv=; \
@@ -103,6 +119,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/publish.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/board.py
+
+# Every wheel `make lab` needs, for Linux x86_64/aarch64, macOS arm64 and Windows x64 and
+# CPython 3.11-3.14, into $(WHEELHOUSE)/ (git-ignored): copy the folder (and the checkout)
+# to machines without network, where `make lab` then installs from it. Needs PyPI once.
+wheelhouse: $(LAB_STAMP)
+	$(BIN)/python tools/wheelhouse.py --out $(WHEELHOUSE)
 
 clean:
 	rm -rf $(VENV) .fanout-kit build *.egg-info

@@ -9,6 +9,7 @@ from .args import BadArgument
 from .audit import Audit, Received, audit
 from .blocking import run
 from .board import Board
+from .classboard import class_board
 from .cluster import Cluster, ClusterNotReady, start_cluster
 from .connect import connect, kernel_server
 from .consume import ConsumeReport, drain, take
@@ -51,6 +52,7 @@ __all__ = [
     "Worker",
     "WorkerPool",
     "audit",
+    "class_board",
     "connect",
     "consumer_table",
     "demo_events",

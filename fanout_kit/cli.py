@@ -1,4 +1,5 @@
-"""The ``fanout-kit`` command: ``lab``, ``server``, ``doctor``, ``reset`` and ``progress``."""
+"""The ``fanout-kit`` command: ``lab``, ``server``, ``classroom``, ``doctor``, ``reset``,
+``progress``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .classroom import Limits
 from .errors import FanoutKitError
 
 if TYPE_CHECKING:
@@ -182,6 +184,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     reset.add_argument("lessons", nargs="+", metavar="NN", help="lesson number, e.g. 03")
     reset.add_argument("--workspace", type=Path, help="your workspace (default workspace/)")
+    room = sub.add_parser(
+        "classroom",
+        help="one server for a workshop: an account per seat, and the instructor's",
+        description="Start a classroom server: one NATS account per seat (each isolated, with "
+        "JetStream limits) and one for the instructor, who sees every seat's check results. "
+        "Writes the seats file (0600) with each seat's NATS_URL, NATS_USER and NATS_PASSWORD; "
+        "prints no password. Ctrl-C stops it.",
+    )
+    room.add_argument("--seats", type=int, required=True, help="how many seats (attendees)")
+    room.add_argument(
+        "--out", type=Path, default=Path("seats.json"), help="the seats file (default seats.json)"
+    )
+    room.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only); another "
+        "address lets attendees on other machines in (you are warned)",
+    )
+    room.add_argument(
+        "--store", type=Path, help="JetStream store to keep (default: a fresh one, removed)"
+    )
+    defaults = Limits()
+    room.add_argument("--memory", default=defaults.memory, help="JetStream memory per seat")
+    room.add_argument("--disk", default=defaults.disk, help="JetStream disk per seat")
+    room.add_argument("--streams", type=int, default=defaults.streams, help="streams per seat")
+    room.add_argument(
+        "--consumers", type=int, default=defaults.consumers, help="consumers per seat"
+    )
     prog = sub.add_parser("progress", help="which exercises are done, tried or not started")
     prog.add_argument("--workspace", type=Path, help="your workspace (default workspace/)")
 
@@ -207,6 +237,17 @@ def main(argv: list[str] | None = None) -> int:
             return _progress_main(args.workspace)
         if args.command == "server":
             return _server_main(args.store)
+        if args.command == "classroom":
+            from .classroom import serve
+
+            limits = Limits(args.memory, args.disk, args.streams, args.consumers)
+            return serve(
+                args.seats,
+                args.out,
+                host=args.host,
+                store_dir=args.store,
+                limits=limits.checked("per seat"),
+            )
         return _doctor_main()
     except FanoutKitError as exc:
         print(f"fanout-kit {args.command}: {exc}", file=sys.stderr)

@@ -15,11 +15,19 @@ asks JupyterLab to shut down (SIGTERM: it stops its kernels), SIGKILLs it after
 own child processes too), then stops the server. A second signal skips the waiting.
 JupyterLab's runtime files (its token among them) live in a private folder of this run,
 removed at the end.
+
+Per OS (no ``make`` needed: ``pip install -e .`` then ``fanout-kit lab``). Linux: JupyterLab
+gets the parent-death signal (SIGTERM) and the process tree comes from ``/proc``. macOS: a
+watchdog process ends JupyterLab if the lab is killed, and ``ps`` gives the process tree.
+Windows: JupyterLab (and so every kernel it starts) joins the lab's kill-on-close job object,
+is asked to stop through Jupyter's own shutdown request (there is no SIGTERM to send), and
+Ctrl-C or Ctrl-Break in the console stops the lab, which stops the rest in order.
+The session server itself is started by :mod:`.session` (shared with the Jupyter server
+extension that gives a plain ``jupyter lab`` the same session server).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -29,24 +37,36 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from . import processes
 from .errors import FanoutKitError
-from .processes import die_with_parent_hook
-from .server import MONITOR_ENV, NatsServer, _pid_alive, start_server
-from .validate import redact_url
+from .server import _pid_alive
+from .session import (
+    STORE,
+    SessionServer,
+    describe,
+    start_session_server,
+    stop_session_server,
+    url_in_use,
+)
 from .workspace import Workspace
 
 __all__ = [
     "GRACE",
     "WORKSPACE",
     "jupyter_lab_argv",
+    "jupyter_spawn_options",
     "offline_app_settings",
     "project_root",
+    "request_shutdown",
     "run_lab",
+    "stop_signals",
     "stop_tree",
 ]
 
@@ -57,7 +77,14 @@ GRACE = 5.0
 """Seconds JupyterLab gets to shut its kernels down after SIGTERM before it is SIGKILLed."""
 KILL_GRACE = 2.0
 """Seconds a leftover process (a kernel's child) gets after SIGTERM before SIGKILL."""
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_signals() -> tuple[int, ...]:
+    """The signals that stop the lab, those this system has: Ctrl-C, kill, a closed terminal
+    (SIGHUP, POSIX), Ctrl-Break (SIGBREAK, Windows)."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+    return tuple(getattr(signal, name) for name in names if hasattr(signal, name))
+
 
 # Offline-friendly defaults: no news feed, no update check.
 QUIET_LAB_OPTIONS = (
@@ -124,9 +151,25 @@ def jupyter_lab_argv(
         argv.append(f"--ServerApp.port={port}")
     if not open_browser:
         argv.append("--no-browser")
-    if os.geteuid() == 0 and "--allow-root" not in extra:
+    if _is_root() and "--allow-root" not in extra:
         argv.append("--allow-root")  # containers and CI run as root; the kit binds loopback
     return argv + list(extra)
+
+
+def _is_root() -> bool:
+    """True for root on POSIX (containers, CI); Windows has no euid and never needs the flag."""
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is not None and geteuid() == 0
+
+
+def jupyter_spawn_options() -> dict[str, Any]:
+    """``Popen`` options for JupyterLab, per OS. POSIX: a process group of its own, so a
+    terminal's Ctrl-C reaches the lab alone, which then stops JupyterLab in order; on Linux
+    also the parent-death signal (SIGTERM), so JupyterLab stops if the lab is killed. Windows:
+    a new process group, for the same reason (Ctrl-C reaches the lab's console only)."""
+    if processes.platform() == "win32":
+        return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}
+    return {"process_group": 0, "preexec_fn": processes.die_with_parent_hook(signal.SIGTERM)}
 
 
 @dataclass(frozen=True)
@@ -138,41 +181,76 @@ class _Proc:
 
     @classmethod
     def of(cls, pid: int) -> _Proc | None:
-        stat = _stat(pid)
-        return cls(pid, stat[19]) if stat else None
+        found = _identity(pid)
+        return cls(pid, found[1]) if found else None
 
     def alive(self) -> bool:
-        stat = _stat(self.pid)
-        return stat is not None and stat[19] == self.start and stat[0] not in ("Z", "X")
+        found = _identity(self.pid)
+        return found is not None and found[1] == self.start and found[0] not in ("Z", "X")
 
     def signal(self, signum: int) -> None:
         if self.alive():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
                 os.kill(self.pid, signum)
 
 
-def _stat(pid: int) -> list[str] | None:
-    """Fields 3.. of /proc/<pid>/stat (state first), or None if there is no such process."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+def _has_proc() -> bool:
+    return processes.platform() == "linux" and Path("/proc/self/stat").is_file()
+
+
+def _identity(pid: int) -> tuple[str, str] | None:
+    """(state, start time) of process ``pid``, or None if there is no such process.
+
+    Linux reads ``/proc/<pid>/stat``; macOS (any POSIX without /proc) asks ``ps``. Windows
+    needs neither: there the lab's job object ends whatever JupyterLab left behind.
+    """
+    if _has_proc():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return fields[0], fields[19]
+    out = _ps("-o", "stat=", "-o", "lstart=", "-p", str(pid))
+    if not out:
         return None
-    return text.rsplit(")", 1)[1].split()
+    state, _, start = out.strip().partition(" ")
+    return state[:1], start.strip()
+
+
+def _ps(*args: str) -> str:
+    """``ps`` with ``args`` (POSIX without /proc), or "" where there is no ps (Windows)."""
+    ps = shutil.which("ps") if processes.platform() != "win32" else None
+    if ps is None:
+        return ""
+    try:
+        done = subprocess.run([ps, *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout
+
+
+def _children(parent: int) -> list[int]:
+    """The pids of ``parent``'s children: /proc on Linux, ``ps`` elsewhere."""
+    if _has_proc():
+        kids: list[int] = []
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                kids += [int(c) for c in (task / "children").read_text().split()]
+        return kids
+    pairs = (line.split() for line in _ps("-A", "-o", "pid=", "-o", "ppid=").splitlines())
+    return [int(p[0]) for p in pairs if len(p) == 2 and p[1] == str(parent)]
 
 
 def _descendants(pid: int) -> list[_Proc]:
-    """Every process below ``pid`` (children, their children, ...), from /proc (Linux)."""
+    """Every process below ``pid`` (children, their children, ...)."""
     found: list[_Proc] = []
     todo = [pid]
     while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                for child in (task / "children").read_text().split():
-                    proc = _Proc.of(int(child))
-                    if proc is not None and proc not in found:
-                        found.append(proc)
-                        todo.append(proc.pid)
+        for child in _children(todo.pop()):
+            proc = _Proc.of(child)
+            if proc is not None and proc not in found:
+                found.append(proc)
+                todo.append(proc.pid)
     return found
 
 
@@ -185,22 +263,51 @@ def _wait_for(done: Callable[[], bool], seconds: float, hurry: Callable[[], bool
     return True
 
 
+def request_shutdown(runtime: Path, pid: int, timeout: float = 5.0) -> bool:
+    """Ask the Jupyter server with process id ``pid`` to shut down (its kernels first) through
+    its REST API (``POST /api/shutdown``), with the URL and token from its runtime file in
+    ``runtime``. Windows has no SIGTERM to ask with; True if the server took the request."""
+    info = runtime / f"jpserver-{pid}.json"
+    try:
+        data = json.loads(info.read_text())
+        url, token = str(data["url"]), str(data.get("token", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    request = urllib.request.Request(
+        url.rstrip("/") + "/api/shutdown",
+        data=b"",
+        method="POST",
+        headers={"Authorization": f"token {token}"} if token else {},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return bool(200 <= reply.status < 300)
+    except OSError:
+        return False
+
+
 def stop_tree(
     proc: subprocess.Popen[bytes],
     *,
     grace: float = GRACE,
     kill_grace: float = KILL_GRACE,
     hurry: Callable[[], bool] = lambda: False,
+    runtime: Path | None = None,
 ) -> None:
-    """End ``proc`` and everything it started: SIGTERM, SIGKILL after ``grace`` seconds; then
+    """End ``proc`` and everything it started: ask it to stop (SIGTERM; on Windows, with
+    ``runtime`` given, Jupyter's shutdown request), kill it after ``grace`` seconds; then
     SIGTERM (and SIGKILL after ``kill_grace``) to any process below it still running.
     ``hurry()`` turning true skips the waiting (a second Ctrl-C)."""
     family = _descendants(proc.pid)
     if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
+        asked = False
+        if processes.platform() == "win32" and runtime is not None:
+            asked = request_shutdown(runtime, proc.pid)
+        if not asked:
+            with contextlib.suppress(ProcessLookupError, OSError):
+                proc.terminate()
         if not _wait_for(lambda: proc.poll() is not None, grace, hurry):
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, OSError):
                 proc.kill()
         proc.wait()
     left = [p for p in family if p.alive()]
@@ -208,7 +315,7 @@ def stop_tree(
         p.signal(signal.SIGTERM)
     if not _wait_for(lambda: not any(p.alive() for p in left), kill_grace, hurry):
         for p in left:
-            p.signal(signal.SIGKILL)
+            p.signal(getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 class _Stop(Exception):
@@ -234,7 +341,7 @@ class _Signals:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[_Signals]:
-        old = {sig: signal.signal(sig, self._handle) for sig in _STOP_SIGNALS}
+        old = {sig: signal.signal(sig, self._handle) for sig in stop_signals()}
         try:
             yield self
         finally:
@@ -261,6 +368,16 @@ def _private_dir() -> Path:
     folder = Path(tempfile.mkdtemp(prefix=f"fanout-kit-lab-{os.getpid()}-", dir=parent))
     os.chmod(folder, 0o700)
     return folder
+
+
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    """``proc.wait()`` in short slices: Windows does not interrupt a blocking wait for Ctrl-C,
+    so the signal handler gets its chance between slices."""
+    while True:
+        try:
+            return proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _say(text: str) -> None:
@@ -333,21 +450,18 @@ def _run(
         return 2
     env = dict(os.environ)
     private: Path | None = None
-    server: NatsServer | None = None
+    session: SessionServer | None = None
     proc: subprocess.Popen[bytes] | None = None
+    lifeline: processes.Lifeline | None = None
     try:
         private = _private_dir()
-        if env.get("NATS_URL"):
-            _say(f"using NATS_URL={redact_url(env['NATS_URL'])} (not starting a server)")
+        given = url_in_use(env)
+        if given is not None:
+            _say(f"using NATS_URL={given} (not starting a server)")
         else:
-            store = store_dir or root / ".fanout-kit" / "lab-store"
-            server = asyncio.run(start_server(store_dir=store, name="fanout-kit-lab"))
-            env["NATS_URL"] = server.url
-            env[MONITOR_ENV] = server.monitoring_url
-            _say(
-                f"nats-server {server.version} at {server.url} (pid {server.pid}, monitoring "
-                f"{server.monitoring_url}, store {server.store_dir})"
-            )
+            session = start_session_server(store_dir or root / STORE)
+            env.update(session.env())  # JupyterLab's server extension then starts nothing
+            _say(describe(session.server))
         env["JUPYTER_RUNTIME_DIR"] = str(private / "runtime")
         argv = jupyter_lab_argv(
             notebook_dir,
@@ -363,20 +477,24 @@ def _run(
             cwd=notebook_dir,  # a kernel started without a notebook runs there too
             env=env,
             stdin=subprocess.DEVNULL,  # JupyterLab never prompts "shut down? (y/n)"
-            process_group=0,  # a terminal's Ctrl-C reaches the lab, which stops JupyterLab
-            preexec_fn=die_with_parent_hook(signal.SIGTERM),
+            **jupyter_spawn_options(),
         )
+        # Dies with the lab: Linux's parent-death signal (armed above), a watchdog on macOS,
+        # the lab's kill-on-close job object on Windows (kernels join it as they start).
+        lifeline = processes.protect(proc)
         try:
-            return proc.wait()
+            return _wait(proc)
         except _Stop as stop:
             _say(f"{stop}: stopping JupyterLab, its kernels and the server")
             return 0
     finally:
         signals.cleaning = True
         if proc is not None:
-            stop_tree(proc, hurry=signals.hurry)
-        if server is not None:
-            asyncio.run(server.stop())
+            stop_tree(proc, hurry=signals.hurry, runtime=private and private / "runtime")
+        if lifeline is not None:
+            lifeline.release()
+        if session is not None:
+            stop_session_server(session)
             _say("nats-server stopped")
         if private is not None:
             shutil.rmtree(private, ignore_errors=True)

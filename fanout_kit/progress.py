@@ -6,6 +6,9 @@ kernels checking at once never corrupt it, and a line that cannot be read is ski
 a workspace (the tracked notebooks under nbval, a script) results are kept in this process only,
 so a run there is the same every time. ``FANOUT_KIT_PROGRESS`` names another file.
 
+In a classroom (a seat's environment: see :mod:`.classroom`) every result is also published to
+the instructor's class board, as a small JSON record on the seat's ``classroom.progress``.
+
 The same records drive the hint ladder: the number of wrong tries of an exercise so far decides
 how much of the next hint is shown, across kernel restarts.
 """
@@ -14,14 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
+from . import processes
 from .workspace import PROGRESS_FILE, find_workspace
 
 __all__ = [
@@ -119,23 +122,66 @@ def record(key: str, status: str, rung: int = 1) -> None:
     """Append one check result for exercise ``key``."""
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     attempt = Attempt(key, status, rung, now)
+    try:
+        _append(attempt)
+    finally:
+        _publish(attempt)
+
+
+def _publish(attempt: Attempt) -> None:
+    """The classroom hook: also send the result to the class board when in a classroom."""
+    from .classroom import report_result
+
+    report_result(attempt.exercise, attempt.status, attempt.rung, attempt.at)
+
+
+def _append(attempt: Attempt) -> None:
     path = progress_file()
     if path is None:
         _MEMORY.append(attempt)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(attempt.__dict__) + "\n").encode()
-    with path.open("a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    with path.open("a+b") as f, _locked(f, exclusive=True):
+        if f.seek(0, os.SEEK_END) > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":  # a writer killed mid-line: start on a line of our own
+                line = b"\n" + line
+        f.seek(0, os.SEEK_END)
+        f.write(line)
+        f.flush()
+
+
+# Windows: the byte msvcrt.locking locks, far past any progress file's end.
+_WINDOWS_LOCK_OFFSET = 1 << 30
+
+
+@contextlib.contextmanager
+def _locked(f: IO[bytes], *, exclusive: bool) -> Iterator[None]:
+    """Hold a lock on the open file ``f``, waiting for it: ``flock`` (shared for readers) on
+    Linux and macOS, ``msvcrt.locking`` (always exclusive) on Windows. Nothing OS-specific is
+    imported until here, so the kit imports everywhere."""
+    fd = f.fileno()
+    if processes.platform() == "win32":
+        import msvcrt
+
+        where = f.tell()
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined,unused-ignore]
+        f.seek(where)
         try:
-            if f.seek(0, os.SEEK_END) > 0:
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":  # a writer killed mid-line: start on a line of our own
-                    line = b"\n" + line
-            f.write(line)
-            f.flush()
+            yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+        return
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def attempts(path: Path | None = None) -> list[Attempt]:
@@ -144,12 +190,11 @@ def attempts(path: Path | None = None) -> list[Attempt]:
     if path is None:
         return list(_MEMORY)
     try:
-        f = path.open(encoding="utf-8")
+        f = path.open("rb")
     except FileNotFoundError:
         return []
-    with f:
-        fcntl.flock(f, fcntl.LOCK_SH)
-        text = f.read()
+    with f, _locked(f, exclusive=False):
+        text = f.read().decode("utf-8", errors="replace")
     out: list[Attempt] = []
     for line in text.splitlines():
         try:
