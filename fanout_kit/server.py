@@ -357,6 +357,13 @@ async def monitor(endpoint: str, *, url: str | None = None, **params: object) ->
         )
     if url is None:
         url = os.environ.get(MONITOR_ENV, "").strip() or None
+    if url is None and os.environ.get("NATS_URL", "").strip():
+        raise KitValueError(
+            f"NATS_URL is set but {MONITOR_ENV} is not, so the kit does not know where that "
+            f"server's monitoring port is. Fix: set {MONITOR_ENV} (e.g. http://127.0.0.1:8222) "
+            "or pass url=...",
+            param="url",
+        )
     if url is None:
         from .connect import kernel_server
 

@@ -93,7 +93,7 @@ def test_nbval_strict_three_runs_any_order() -> None:
     ]
     server = asyncio.run(fanout_kit.start_server(name="fanout-kit-nbval"))
     try:
-        env = {**os.environ, "NATS_URL": server.url}
+        env = {**os.environ, "NATS_URL": server.url, "NATS_MONITOR_URL": server.monitoring_url}
         for run, order in enumerate(orders, start=1):
             result = _nbval(order, env)
             assert result.returncode == 0, (

@@ -538,3 +538,12 @@ async def test_bad_jetstream_settings_are_refused_before_a_start(
 async def test_monitor_names_the_endpoints_it_knows() -> None:
     with pytest.raises(fanout_kit.errors.KitValueError, match="one of"):
         await fanout_kit.monitor("nope", url="http://127.0.0.1:1")
+
+
+async def test_monitor_needs_the_monitoring_url_of_a_server_named_by_nats_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NATS_URL", "nats://127.0.0.1:4222")
+    monkeypatch.delenv("NATS_MONITOR_URL", raising=False)
+    with pytest.raises(fanout_kit.errors.KitValueError, match="NATS_MONITOR_URL"):
+        await fanout_kit.monitor("varz")

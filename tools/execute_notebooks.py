@@ -25,6 +25,7 @@ def main(paths: list[str]) -> int:
         paths = sorted(str(p) for p in Path("notebooks").glob("[0-9][0-9]-*.ipynb"))
     server = asyncio.run(fanout_kit.start_server(name="fanout-kit-notebooks"))
     os.environ["NATS_URL"] = server.url
+    os.environ["NATS_MONITOR_URL"] = server.monitoring_url
     try:
         for path in paths:
             nb = nbformat.read(path, as_version=4)
