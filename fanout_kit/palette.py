@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "BACKGROUND",
     "CONTRASTED",
     "MIN_DELTA_E",
     "STATES",
@@ -46,6 +47,9 @@ Theme = Literal["light", "dark"]
 
 MIN_DELTA_E = 20.0
 """The least CIE76 ΔE*ab between two states a lesson contrasts, in every vision and theme."""
+
+BACKGROUND: dict[Theme, str] = {"light": "#ffffff", "dark": "#111111"}
+"""The board's background: JupyterLab Light's and Dark's ``--jp-layout-color0``."""
 
 Vec = tuple[float, float, float]
 Mat = tuple[Vec, Vec, Vec]
@@ -69,24 +73,26 @@ class State:
     """The non-colour cue drawn on the cell (board.css knows how to draw each)."""
 
 
-# Okabe-Ito: orange #E69F00, sky blue #56B4E9, bluish green #009E73, yellow #F0E442,
-# blue #0072B2, vermillion #D55E00, reddish purple #CC79A7, black. States that are "quiet"
-# (nothing to see here) are neutral and differ per theme; the rest are the same in both.
+# Hues from Okabe-Ito (yellow, orange, vermillion, bluish green, blue, sky blue, reddish
+# purple, black), moved in lightness and chroma by a search until every pair in CONTRASTED is
+# at least MIN_DELTA_E apart for all four visions in both themes: Okabe-Ito's own eight are
+# not (tritanopia sees its bluish green and blue 11 apart). "Quiet" states (nothing to see
+# here) differ per theme; "removed" is the board's background (an empty, dashed slot).
 STATES: tuple[State, ...] = (
-    State("U", "not yet delivered", "undelivered", "#e4e4e4", "#3a3a3a"),
-    State("I", "in flight", "in-flight", "#f0e442", "#f0e442"),
-    State("R", "redelivered, in flight", "redelivered", "#e69f00", "#e69f00", "stripes"),
-    State("N", "nak'd, waiting for redelivery", "nakd", "#d55e00", "#d55e00", "dot"),
-    State("W", "in progress (working)", "working", "#56b4e9", "#56b4e9"),
-    State("A", "acked", "acked", "#009e73", "#009e73"),
-    State("D", "delivered (no ack)", "delivered", "#0072b2", "#0072b2"),
-    State("T", "terminated", "terminated", "#000000", "#000000", "cross"),
-    State("X", "max deliveries reached", "max-deliveries", "#cc79a7", "#cc79a7", "bars"),
-    State("F", "not matching the filter", "not-matching", "#ffffff", "#1e1e1e", "strike"),
-    State("B", "before this consumer's start", "before-start", "#b8b8b8", "#5a5a5a", "short"),
-    State("G", "removed from the stream", "removed", "#ffffff", "#1e1e1e", "dashed"),
-    State("?", "delivered before the board watched", "unknown", "#999999", "#8a8a8a", "notch"),
-    State("s", "stored", "stored", "#56b4e9", "#56b4e9"),
+    State("U", "not yet delivered", "undelivered", "#adb8a3", "#565954"),
+    State("I", "in flight", "in-flight", "#ffd47e", "#ffd47e"),
+    State("R", "redelivered, in flight", "redelivered", "#ffa11e", "#ffa11e", "stripes"),
+    State("N", "nak'd, waiting for redelivery", "nakd", "#ff3032", "#ff3032", "dot"),
+    State("W", "in progress (working)", "working", "#92cc95", "#92cc95"),
+    State("A", "acked", "acked", "#3a9c44", "#3a9c44"),
+    State("D", "delivered (no ack)", "delivered", "#003bae", "#003bae"),
+    State("T", "terminated", "terminated", "#1c0001", "#ffffff", "cross"),
+    State("X", "max deliveries reached", "max-deliveries", "#b5549d", "#b5549d", "bars"),
+    State("F", "not matching the filter", "not-matching", "#a7deff", "#492c01", "strike"),
+    State("B", "before this consumer's start", "before-start", "#533839", "#a7aea4", "short"),
+    State("G", "removed from the stream", "removed", "#ffffff", "#111111", "dashed"),
+    State("?", "delivered before the board watched", "unknown", "#706f79", "#9e727e", "notch"),
+    State("s", "stored", "stored", "#00baff", "#00baff"),
 )
 """Every state the board draws, in legend order (``s`` is the stream lane's own state;
 the stream lane uses ``G`` for removed messages too)."""

@@ -9,6 +9,7 @@
 const PITCH = 9; // px per message cell at full size: an 8 px cell and a 1 px gap
 const MIN_PITCH = 3; // a frame wider than the lane (before the first capacity report) shrinks
 const SUMMARY_EVERY_MS = 2000; // the live region speaks at most this often
+const NARROW_PX = 820; // below this board width the filters get rows of their own
 const NUMBER_COLUMNS = [
   "Last Delivered",
   "Ack Floor",
@@ -133,15 +134,25 @@ export class BoardView {
   }
 
   // --- sizing ---------------------------------------------------------------------------
+  // The width message cells can use in one lane: the track's content box (the track keeps
+  // a few pixels of padding so the cursor marks at either end are never clipped).
   trackWidth() {
-    const probe = this.lanesBox.querySelector(".fk-track");
+    const probe = this.lanesBox.querySelector(".fk-cells");
     if (probe) return probe.clientWidth;
     const style = getComputedStyle(this.root);
     const name = parseFloat(style.getPropertyValue("--fk-name-px")) || 132;
-    return Math.max(0, this.root.clientWidth - name - 16);
+    return Math.max(0, this.root.clientWidth - name - 30);
   }
 
   measure() {
+    // A narrow output area puts each consumer's filters on a full-width row of their own.
+    const narrow = this.root.clientWidth < NARROW_PX;
+    if (narrow !== this.narrow) {
+      this.narrow = narrow;
+      this.tableKey = null;
+      const shown = this.current();
+      if (shown) this.drawTable(shown);
+    }
     const width = this.trackWidth();
     if (!width) return;
     const capacity = Math.max(1, Math.floor((width + 1) / PITCH));
@@ -604,7 +615,8 @@ export class BoardView {
     for (const lane of lanes) {
       for (const k of Object.keys(lane.numbers || {})) if (!cols.includes(k)) cols.push(k);
     }
-    const key = cols.join("|");
+    const narrow = Boolean(this.narrow);
+    const key = cols.join("|") + (narrow ? "|narrow" : "");
     if (key !== this.tableKey) {
       this.tableKey = key;
       const caption = h("caption", {
@@ -615,7 +627,7 @@ export class BoardView {
         "tr",
         {},
         h("th", { scope: "col", text: "consumer" }),
-        h("th", { scope: "col", text: "filters" }),
+        narrow ? null : h("th", { scope: "col", text: "filters" }),
         ...cols.map((c) => h("th", { scope: "col", class: "fk-num", text: c })),
         h("th", { scope: "col", text: "lag" }),
         h("th", { scope: "col", text: "worker" }),
@@ -624,21 +636,30 @@ export class BoardView {
       this.table.replaceChildren(caption, h("thead", {}, head), this.tbody);
     }
     const lagMax = Math.max(1, frame.lag_max || 0);
-    const rows = lanes.map((lane) => {
+    const width = cols.length + 4 - (narrow ? 1 : 0);
+    const rows = lanes.flatMap((lane) => {
       const numbers = lane.numbers || {};
       const note = lane.note ? h("span", { class: "fk-note", text: ` (${lane.note})` }) : null;
       const filters = lane.filters && lane.filters.length ? lane.filters.join(", ") : "all subjects";
-      return h(
+      const row = h(
         "tr",
         { class: lane.note === "deleted" ? "fk-deleted" : null },
         h("th", { scope: "row" }, lane.name, note),
-        h("td", { class: "fk-filters", text: filters }),
+        narrow ? null : h("td", { class: "fk-filters", text: filters }),
         ...cols.map((c) =>
           h("td", { class: "fk-num", text: numbers[c] === undefined ? "" : fmt(numbers[c]) }),
         ),
         h("td", { class: "fk-lag" }, this.sparkline(lane.lag || [], lagMax, lane.name)),
         h("td", { class: "fk-worker", text: lane.worker || "—" }),
       );
+      if (!narrow) return [row];
+      row.classList.add("fk-has-filter-row");
+      const filterRow = h(
+        "tr",
+        { class: "fk-filter-row" },
+        h("td", { class: "fk-filters", colspan: width, text: `${lane.name} filters: ${filters}` }),
+      );
+      return [row, filterRow];
     });
     this.tbody.replaceChildren(...rows);
     this.tableBox.hidden = !lanes.length;
