@@ -191,7 +191,8 @@ class Board:
     def status(self) -> view.Status:
         feed = self.feed
         state = "closed" if self.closed else "settling" if feed.settling else "live"
-        return view.Status(feed.connection, state, feed.overload.mode, tuple(feed.banners()))
+        banners = tuple(feed.banners())
+        return view.Status(feed.connection_now(), state, feed.overload.mode, banners)
 
     def _worker_states(self) -> dict[str, str]:
         states: dict[str, list[str]] = {}

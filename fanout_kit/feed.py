@@ -125,12 +125,13 @@ class Feed:
     def banners(self) -> list[str]:
         """What is wrong with the feed's view of the server, in words (empty: nothing)."""
         out = [b for b in (self.overload.banner(),) if b]
-        if self.connection == "disconnected, reconnecting":
+        connection = self.connection_now()
+        if connection == "disconnected, reconnecting":
             out.append(
                 "The server is unreachable: the numbers are as of the connection loss. "
                 "The board reconnects and reconciles by itself when the server is back."
             )
-        elif self.connection == "closed" and not self.closed:
+        elif connection == "closed" and not self.closed:
             out.append(
                 "The client this board watches through was closed, so the board stopped. "
                 "Connect again and watch with the new client."
@@ -242,15 +243,15 @@ class Feed:
             if self.nc.is_closed:
                 return  # the client was closed under the board: it says so, and stops
 
-    def _read_connection(self) -> None:
+    def connection_now(self) -> str:
+        """``connected``, ``disconnected, reconnecting`` or ``closed``, as the client is now."""
         nc = self.nc
-        state = (
-            "closed"
-            if nc.is_closed
-            else "connected"
-            if nc.is_connected
-            else "disconnected, reconnecting"
-        )
+        if nc.is_closed:
+            return "closed"
+        return "connected" if nc.is_connected else "disconnected, reconnecting"
+
+    def _read_connection(self) -> None:
+        state = self.connection_now()
         if state == self.connection:
             return
         self.connection = state

@@ -12,10 +12,15 @@ switches) that also check the board is never ahead of the server.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -538,3 +543,81 @@ async def test_settle_is_exact_for_a_board_started_mid_way(
         await board.close()
         await js.delete_stream(stream)
         await asyncio.sleep(0)
+
+
+# --- a second language's client ----------------------------------------------------------
+
+NODE_CLIENT = Path(__file__).parent / "node" / "board_client.cjs"
+NODE_MODULES = Path.home() / ".cache" / "fanout-kit-tests" / "node"
+"""Where the official Node client (npm ``nats``, v2) is installed for this test, outside the
+repository; installed on first use with ``npm install`` (skipped if that is impossible)."""
+
+
+def node_with_nats() -> dict[str, str]:
+    """Environment for running ``node`` with the ``nats`` package; skip the test if the
+    machine has no Node.js or the package cannot be installed."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("Node.js (node and npm) is not installed: no second-language client")
+    if not (NODE_MODULES / "node_modules" / "nats").is_dir():
+        NODE_MODULES.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            [npm, "install", "--prefix", str(NODE_MODULES), "--no-audit", "--no-fund", "nats@2"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"npm could not install the nats package: {done.stderr[-500:]}")
+    return {**os.environ, "NODE_PATH": str(NODE_MODULES / "node_modules")}
+
+
+async def test_a_node_client_publishing_and_acking(server: NatsServer, nc: Client, js: Any) -> None:
+    env = node_with_nats()
+    name = new_stream_name("NODE")
+    p = name.lower()
+    await js.add_stream(StreamConfig(name=name, subjects=[f"{p}.>"]))
+    await js.add_consumer(name, ConsumerConfig(durable_name="node", ack_policy=AckPolicy.EXPLICIT))
+    await js.add_consumer(
+        name,
+        ConsumerConfig(
+            durable_name="orders", filter_subject=f"{p}.order.>", ack_policy=AckPolicy.EXPLICIT
+        ),
+    )
+    board = await Board.watch(nc, name, reconcile_interval=None, detail_limit=None)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "node",
+            str(NODE_CLIENT),
+            server.url,
+            name,
+            p,
+            "node",
+            "12",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode == 0, err.decode()
+        did = json.loads(out)
+        assert did["published"] == list(range(1, 13))
+        record = oracle.Record()
+        for seq, count, action in did["seen"]:
+            record.delivered("node", seq, count)
+            if action is not None:
+                record.acted("node", seq, action)
+        await board.settle()
+        await check_numbers(board, server, name)
+        cells = await check_cells(board, js, name, record, watched=True)
+        assert [cells["node"][s] for s in (3, 5, 7)] == [
+            oracle.ACKED,
+            oracle.TERMINATED,
+            oracle.IN_FLIGHT,
+        ]
+        node_lane = next(x for x in board.widget.frame["lanes"] if x["name"] == "node")
+        assert node_lane["marks"] == [[3, 2]], "nak'd by Node, redelivered, acked: a mark"
+        assert set(cells["orders"].values()) == {oracle.FILTERED, oracle.UNDELIVERED}
+    finally:
+        await board.close()
+        await js.delete_stream(name)
