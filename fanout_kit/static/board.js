@@ -416,7 +416,7 @@ export class BoardView {
 
   drawHidden(frame) {
     const n = frame.hidden_lanes || 0;
-    const names = frame.hidden_names || [];
+    const names = frame.hidden_names || frame.hidden || [];
     this.hidden.textContent = n
       ? `${plural(n, "more consumer", "more consumers")} not drawn` +
         (names.length ? `: ${names.join(", ")}` : "") +
