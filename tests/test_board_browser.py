@@ -207,7 +207,9 @@ class Session:
 
 
 @pytest.fixture(scope="module")
-def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+def board(tmp_path_factory: pytest.TempPathFactory, server: Any) -> Iterator[Session]:
+    """The lab and browser for the module (``server``, the session's nats-server, is started
+    first: its fixture cannot start once Playwright's loop runs in this thread)."""
     from playwright.sync_api import sync_playwright
 
     require_chromium()
@@ -457,5 +459,80 @@ def test_export_writes_one_self_contained_file_that_replays_with_the_slider(
         assert [u for u in requests if not u.startswith("file:")] == []
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "board-export.png"))
+    finally:
+        page.close()
+
+
+HEADLESS_CELLS = (
+    """import json
+import fanout_kit
+from fanout_kit import Board
+
+nc = await fanout_kit.connect()
+js = nc.jetstream()
+await fanout_kit.ensure_stream(js, "HEADLESS", ["headless.>"])
+await fanout_kit.ensure_consumer(js, "HEADLESS", "reader")
+await fanout_kit.ensure_consumer(js, "HEADLESS", "idle")
+board = await Board.watch(nc, "HEADLESS")
+board""",
+    """await board.publish(12)
+await board.attach_worker("reader")
+await board.settle()
+print(json.dumps({k: {str(s): w for s, w in v.items()} for k, v in board.cells().items()}))""",
+)
+
+
+def test_a_headless_run_saves_the_settled_board_and_lab_shows_it_when_opened(
+    board: Session, server: Any, tmp_path: Path
+) -> None:
+    """nbconvert (what nbval and CI do) stores the widget state; the saved notebook, opened in
+    JupyterLab without running anything, draws the settled board from that state."""
+    import os
+    import subprocess
+    import sys
+
+    source = tmp_path / "headless.ipynb"
+    _write_notebook(source, *HEADLESS_CELLS)
+    jupyter = Path(sys.executable).with_name("jupyter")
+    env = {**os.environ, "NATS_URL": server.url}
+    subprocess.run(
+        [str(jupyter), "nbconvert", "--to", "notebook", "--execute", "--inplace", str(source)],
+        check=True,
+        env=env,
+        timeout=240,
+        capture_output=True,
+    )
+    saved = json.loads(source.read_text())
+    out = saved["cells"][1]["outputs"][0]["text"]
+    printed = json.loads(out if isinstance(out, str) else "".join(out))
+    assert set(printed) == {"", "reader", "idle"}
+    assert set(printed["reader"].values()) == {"acked"}
+    # The board cell's text/plain is the Board's stable repr (what nbval compares).
+    plain = saved["cells"][0]["outputs"][0]["data"]["text/plain"]
+    text = plain if isinstance(plain, str) else "".join(plain)
+    assert text == "Board(stream='HEADLESS', consumers=['idle', 'reader'])"
+    state = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    boards = [
+        m["state"]
+        for m in state.values()
+        if m["state"].get("_anywidget_id", "").endswith("widget.BoardWidget")
+    ]
+    assert len(boards) == 1 and "export default" in boards[0]["_esm"]
+    frame, legend = boards[0]["frame"], boards[0]["legend"]
+    word = {entry["code"]: entry["state"] for entry in legend}
+    drawn = {"": {str(frame["lo"] + i): word[c] for i, c in enumerate(frame["stream_lane"])}}
+    for lane in frame["lanes"]:
+        drawn[lane["name"]] = {str(frame["lo"] + i): word[c] for i, c in enumerate(lane["cells"])}
+    assert drawn == printed, "the saved frame is the settled board"
+    # Open the saved notebook in JupyterLab: the board draws from the stored state alone.
+    # (JupyterLab draws widgets only in trusted notebooks; one you ran yourself is trusted.)
+    opened = board.tmp / "notebooks" / "headless.ipynb"
+    opened.write_text(source.read_text())
+    subprocess.run([str(jupyter), "trust", str(opened)], check=True, capture_output=True)
+    page = board.browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{board.lab.base}/lab/tree/headless.ipynb?token={board.lab.token}")
+        page.wait_for_selector(".fk-board .fk-cells > [data-seq]", timeout=60_000)
+        assert page.evaluate(READ_CELLS) == printed
     finally:
         page.close()
