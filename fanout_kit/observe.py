@@ -86,6 +86,7 @@ class StreamModel:
         self.version = 0
         self.events = 0
         self.now = 0.0
+        self._filtered: list[ConsumerModel] | None = None
 
     # --- helpers -------------------------------------------------------------------------
     def _touch(self) -> None:
@@ -97,7 +98,19 @@ class StreamModel:
         c = self.consumers.get(name)
         if c is None:
             c = self.consumers[name] = ConsumerModel(name)
+            self._filtered = None
         return c
+
+    def filtered(self) -> list[ConsumerModel]:
+        """The consumers with a filter (only they can skip a message: with a thousand
+        unfiltered consumers a publish costs nothing per consumer)."""
+        if self._filtered is None:
+            self._filtered = [c for c in self.consumers.values() if c.filters]
+        return self._filtered
+
+    def consumers_changed(self) -> None:
+        """A consumer came, went or changed its filters."""
+        self._filtered = None
 
     def grow(self, seq: int) -> None:
         if seq > self.last_seq:
@@ -109,7 +122,7 @@ class StreamModel:
         if seq in self.subjects or seq < self.first_seq:
             return
         self.subjects[seq] = subject
-        for c in self.consumers.values():
+        for c in self.filtered():
             if seq > c.cursor and not c.matches(subject):
                 c.nonmatch_above += 1
                 if seq <= c.np_upto:  # the server's count already left it out
@@ -259,6 +272,7 @@ class StreamModel:
         """The consumer is gone: its lane stays, greyed with frozen numbers, for a while."""
         c = self.consumers.pop(name, None)
         if c is not None:
+            self._filtered = None
             c.frozen, c.note, c.note_at = self.numbers(c), "deleted", self.now
             self.gone[name] = c
             self._touch()

@@ -85,18 +85,21 @@ def _apply_config(m: StreamModel, info: Mapping[str, Any]) -> ConsumerModel:
     if old is not None and old.created and created and old.created != created:
         m.consumers.pop(name, None)
         m.gone.pop(name, None)
+        m.consumers_changed()
         c = m.consumer(name)
         c.note, c.note_at = "recreated", m.now
     else:
         if name in m.gone:  # listed again with the same created: not gone after all
             c = m.consumers[name] = m.gone.pop(name)
             c.note, c.frozen = None, None
+            m.consumers_changed()
         c = m.consumer(name)
     filters = config.get("filter_subjects") or (
         [config["filter_subject"]] if config.get("filter_subject") else []
     )
     if tuple(filters) != c.filters or not c.config_known:
         c.filters = tuple(filters)
+        m.consumers_changed()
         c.nonmatch_above = sum(
             1 for s, sub in m.subjects.items() if s > c.cursor and not c.matches(sub)
         )

@@ -99,7 +99,7 @@ def _lane(m: StreamModel, truth: Truth, name: str, workers: Mapping[str, str]) -
     }
 
 
-def _summary(lanes: list[dict[str, Any]], previous: Mapping[str, Any] | None) -> str:
+def _summary(lanes: list[dict[str, Any]], lo: int, previous: Mapping[str, Any] | None) -> str:
     """What changed since the previous frame, in words (the polite live region)."""
     before = {lane["name"]: lane for lane in (previous or {}).get("lanes", [])}
     parts: list[str] = []
@@ -114,9 +114,11 @@ def _summary(lanes: list[dict[str, Any]], previous: Mapping[str, Any] | None) ->
             parts.append(f"{name}: Ack Floor {old['floor']} -> {lane['floor']}")
         elif old["cursor"] != lane["cursor"]:
             parts.append(f"{name}: Last Delivered {old['cursor']} -> {lane['cursor']}")
-        naks = lane["cells"].count(CODES[MsgState.NAKED])
-        if naks and naks != old["cells"].count(CODES[MsgState.NAKED]):
-            parts.append(f"{name}: {naks} nak'd")
+        code = CODES[MsgState.NAKED]
+        naks = [lo + i for i, x in enumerate(lane["cells"]) if x == code]
+        if naks and len(naks) != old["cells"].count(code):
+            seqs = ", ".join(map(str, naks[:3])) + (", ..." if len(naks) > 3 else "")
+            parts.append(f"{name}: {len(naks)} nak'd (seq {seqs})")
         if lane["note"] != old["note"] and lane["note"]:
             parts.append(f"{name}: {lane['note']}")
     return "; ".join(parts[:6]) + ("; ..." if len(parts) > 6 else "")
@@ -158,7 +160,7 @@ def build_frame(
         "lag_max": max([0, *(v for lane in lanes for v in lane["lag"])]),
         "hidden_lanes": len(hidden),
         "hidden": hidden[:HIDDEN_NAMED],
-        "summary": _summary(lanes, previous),
+        "summary": _summary(lanes, lo, previous),
     }
     if with_legend:
         frame["legend"] = palette.legend()

@@ -251,6 +251,34 @@ async def test_controls_publish_pause_nak_within_one_frame(
         await board.close()
 
 
+async def test_worker_column_counts_every_worker_on_a_durable(
+    server: NatsServer, nc: Client, stream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pool workers started outside the board count too: the board asks the workers module
+    for every live worker (``live_workers()``; stood in for here) besides its own."""
+    from fanout_kit import workers
+
+    pool = [workers.Worker(server.url, stream, "audit") for _ in range(3)]
+    monkeypatch.setattr(workers, "live_workers", lambda: pool, raising=False)
+    board = await Board.watch(nc, stream, reconcile_interval=None)
+    try:
+        for w in pool:
+            await w.start()
+        pool[2].pause()
+        await board.attach_worker("analytics")
+        board.redraw()
+        lanes = {x["name"]: x["worker"] for x in board.widget.frame["lanes"]}
+        assert lanes == {
+            "analytics": "running",
+            "audit": "3 workers: 2 running, 1 paused",
+            "orders": None,
+        }
+    finally:
+        for w in pool:
+            await w.stop()
+        await board.close()
+
+
 async def test_publish_sends_demo_events_on_the_streams_subjects(nc: Client, js: Any) -> None:
     name = f"SH{uuid.uuid4().hex[:6]}".upper()
     await js.add_stream(StreamConfig(name=name, subjects=["notify.>"]))

@@ -252,3 +252,34 @@ def test_demo_events_fit_the_streams_subjects(patterns: list[str], subject_start
 def test_demo_events_that_cannot_fit_say_so() -> None:
     said = fit_demo_events(["orders"], 5, seed=1)
     assert isinstance(said, str) and "do not fit" in said and "orders" in said
+
+
+def test_summary_says_what_changed_since_the_previous_frame() -> None:
+    m = stream(5)
+    reconcile.apply_consumer_info(m, info("c", delivered=(2, 2)))
+    before = view.build_frame(m, view.Status(), capacity=60)
+    assert before["summary"] == ""
+    m.on_delivery("events.x", ack("c", 1, 3, 3))
+    m.on_ack(ack("c", 1, 3, 3), AckKind.ACK)
+    m.on_delivery("events.x", ack("c", 1, 4, 4))
+    m.on_ack(ack("c", 1, 4, 4), AckKind.NAK)
+    after = view.build_frame(m, view.Status(), capacity=60, previous=before)
+    assert after["summary"] == "c: Ack Floor 2 -> 3; c: 1 nak'd (seq 4)"
+
+
+def test_cluster_replicas_reach_the_header() -> None:
+    m = StreamModel("EVENTS")
+    doc = {
+        "config": {"subjects": ["events.>"]},
+        "state": {"first_seq": 1, "last_seq": 0, "messages": 0},
+        "cluster": {
+            "leader": "n1",
+            "replicas": [{"name": "n2", "current": True, "lag": 0, "active": 1}],
+        },
+    }
+    reconcile.apply_stream_info(m, doc)
+    head = view.build_frame(m, view.Status(), capacity=60)["head"]
+    assert head["cluster"] == {
+        "leader": "n1",
+        "replicas": [{"name": "n2", "current": True, "lag": 0}],
+    }
