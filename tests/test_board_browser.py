@@ -54,7 +54,9 @@ w
 # Everything the DOM says about the cells, lane by lane (main window only).
 READ_CELLS = """() => {
     const out = {};
-    for (const c of document.querySelectorAll('.fk-board .fk-cells > [data-seq]')) {
+    // Only the notebook in front (a restored workspace keeps other notebooks in the DOM).
+    const root = window.jupyterapp ? window.jupyterapp.shell.currentWidget.node : document;
+    for (const c of root.querySelectorAll('.fk-board .fk-cells > [data-seq]')) {
         if (c.classList.contains('fk-focus-cell')) continue;
         (out[c.dataset.consumer] ??= {})[c.dataset.seq] = c.dataset.state;
     }
@@ -138,6 +140,20 @@ RUN_IN_KERNEL = """async (code) => {
     await future.done;
     return out;
 }"""
+
+
+def _open_in_front(page: Any, lab: Any, path: str) -> None:
+    """Open ``path`` and wait until it is the notebook in front with an idle kernel (a second
+    page restores the workspace, whose other notebooks must not be the ones we drive)."""
+    page.goto(f"{lab.base}/lab/tree/{path}?token={lab.token}")
+    page.wait_for_function(
+        """(p) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            return w && w.context && w.context.path === p && w.sessionContext.session
+                && w.sessionContext.session.kernel
+                && w.sessionContext.session.kernel.status === 'idle'; }""",
+        arg=path,
+        timeout=90_000,
+    )
 
 
 def _write_notebook(path: Path, *sources: str) -> None:
@@ -531,8 +547,91 @@ def test_a_headless_run_saves_the_settled_board_and_lab_shows_it_when_opened(
     subprocess.run([str(jupyter), "trust", str(opened)], check=True, capture_output=True)
     page = board.browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{board.lab.base}/lab/tree/headless.ipynb?token={board.lab.token}")
-        page.wait_for_selector(".fk-board .fk-cells > [data-seq]", timeout=60_000)
+        _open_in_front(page, board.lab, "headless.ipynb")
+        page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.node"
+            ".querySelector('.fk-board .fk-cells > [data-seq]')",
+            timeout=60_000,
+        )
         assert page.evaluate(READ_CELLS) == printed
+    finally:
+        page.close()
+
+
+REAL_CELLS = (
+    """import asyncio
+import json
+import fanout_kit
+from fanout_kit import Board
+
+nc = await fanout_kit.connect()
+js = nc.jetstream()
+await fanout_kit.ensure_stream(js, "EVENTS", ["events.>"])
+await fanout_kit.ensure_consumer(js, "EVENTS", "analytics")
+await fanout_kit.ensure_consumer(js, "EVENTS", "orders", filter_subject="events.order.>")
+await fanout_kit.ensure_consumer(js, "EVENTS", "billing")
+real = await Board.watch(nc, "EVENTS")
+real""",
+    """await real.publish(60)
+analytics = await real.attach_worker("analytics", start=False)
+analytics.nak_next(2)
+await analytics.start()
+billing = await real.attach_worker("billing", batch=5, delay=30.0)
+for _ in range(400):  # until billing holds its first batch (at most 20 s)
+    if billing.holding:
+        break
+    await asyncio.sleep(0.05)
+await billing.crash()  # dies holding 5 unacked messages: in flight until ack_wait
+await real.settle()""",
+)
+
+
+def test_a_real_board_draws_filters_naks_and_a_crashed_worker_as_the_server_has_them(
+    board: Session,
+) -> None:
+    """A real board in JupyterLab: filtered-out messages, nak traces, messages a crashed
+    worker holds in flight; the DOM equals ``board.cells()``. Its screenshot is the README's."""
+    _write_notebook(board.tmp / "notebooks" / "real-board.ipynb", *REAL_CELLS)
+    page = board.browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        _open_in_front(page, board.lab, "real-board.ipynb")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.content.widgets"
+            ".every(c => c.model.executionCount !== null)",
+            timeout=120_000,
+        )
+        page.wait_for_function(
+            """() => { const w = window.jupyterapp.shell.currentWidget;
+                return w.sessionContext.session.kernel.status === 'idle'; }""",
+            timeout=60_000,
+        )
+        truth = json.loads(
+            page.evaluate(
+                RUN_IN_KERNEL,
+                "print(json.dumps({k: {str(s): w for s, w in v.items()}"
+                " for k, v in real.cells().items()}))",
+            )
+        )
+        from .conftest import wait_until
+
+        wait_until(lambda: page.evaluate(READ_CELLS) == truth, timeout=30, what="DOM == cells()")
+        words = {w for lane in truth.values() for w in lane.values()}
+        assert {"not matching the filter", "in flight", "acked", "not yet delivered"} <= words
+        assert set(truth["orders"].values()) == {"not matching the filter", "not yet delivered"}
+        front = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
+        traced = page.locator(
+            f"[id='{front}'] .fk-board [data-consumer='analytics'][data-deliveries]"
+        )
+        assert traced.count() >= 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.evaluate(  # the cursor marks have slid to where they stop
+            "() => Promise.all(document.getAnimations().map(a => a.finished))"
+        )
+        front = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
+        page.locator(f"[id='{front}'] .jp-OutputArea-output").filter(
+            has=page.locator(".fk-board")
+        ).screenshot(path=str(ARTIFACTS / "board-readme.png"))
+        page.evaluate(RUN_IN_KERNEL, "await real.close()")
     finally:
         page.close()
