@@ -205,7 +205,7 @@ class Board:
         if self.controls is not None:
             self.controls.sync_consumers(self.consumers)
         if self.widget.capacity and self.capacity != self.feed.capacity:
-            self.feed.capacity = self.capacity
+            self.feed.resize(self.capacity)
         status, workers = self.status(), self._worker_states()
         key = (self.model.version, status, tuple(workers.items()), self.capacity, self.api_calls)
         if not force and key == self._drawn:

@@ -94,6 +94,9 @@ class ConsumerModel:
     nrd_adjust: int = 0
     num_waiting: int = 0
     lag: deque[int] = field(default_factory=lambda: deque(maxlen=LAG_SAMPLES))
+    peak: int = 0
+    """Highest Unprocessed a delivery reported since the last lag sample (a burst consumed
+    between two samples still shows as a spike)."""
     note: str | None = None
     """``"deleted"`` (lane kept, numbers frozen) or ``"recreated"`` (same name, new consumer)."""
     note_at: float = 0.0

@@ -189,6 +189,12 @@ class Feed:
     def window(self) -> tuple[int, int]:
         return window(self.model, self.capacity)
 
+    def resize(self, capacity: int) -> None:
+        """The browser fits ``capacity`` cells a lane now: learn what the new window needs."""
+        self.capacity = capacity
+        if self.connection == "connected" and not self.closed:
+            self.spawn(self._quietly(functools.partial(self.fill, limit=capacity)), "fill")
+
     async def fill(self, limit: int = 1000) -> int:
         """Message gets for what the drawn window's rules need and nobody told the board (at
         most ``limit`` a round; each sequence asked once). Returns how many were asked."""

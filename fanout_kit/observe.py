@@ -113,7 +113,13 @@ class StreamModel:
         self._filtered = None
 
     def grow(self, seq: int) -> None:
+        """The stream holds sequences up to ``seq`` (the stored count grows with it, capped
+        by ``max_msgs``; interest removals show at the next reconcile)."""
         if seq > self.last_seq:
+            if self.messages is not None:
+                self.messages += seq - self.last_seq
+                if self.max_msgs > 0:
+                    self.messages = min(self.messages, self.max_msgs)
             self.last_seq = seq
             if self.max_msgs > 0:
                 self.first_seq = max(self.first_seq, seq - self.max_msgs + 1)
@@ -181,6 +187,7 @@ class StreamModel:
         self.grow(s + ack.pending)
         self.learn_subject(s, subject)
         self.times.setdefault(s, ack.timestamp_ns)
+        c.peak = max(c.peak, ack.pending + 1)  # Unprocessed just before this delivery
         if ack.delivered > 1:
             c.trace[s] = max(c.trace.get(s, 1), ack.delivered)
         if c.ack_policy == "none":
@@ -347,7 +354,8 @@ class StreamModel:
     def sample_lag(self) -> None:
         """Append every consumer's Unprocessed count to its lag line (one sample)."""
         for c in self.consumers.values():
-            c.lag.append(self.num_pending(c))
+            c.lag.append(max(self.num_pending(c), c.peak))
+            c.peak = 0
         self.version += 1
 
     def trim(self, below: int) -> None:

@@ -48,8 +48,9 @@ def apply_stream_info(m: StreamModel, info: Mapping[str, Any], *, exact: bool = 
     m.max_msgs = int(config.get("max_msgs", -1) or -1)
     last = int(state.get("last_seq", 0))
     first = int(state.get("first_seq", 1)) or 1
-    m.messages = int(state.get("messages", 0))
     m.num_deleted = int(state.get("num_deleted", 0))
+    if exact or last >= m.last_seq:
+        m.messages = int(state.get("messages", 0))
     if exact:
         m.last_seq, m.first_seq = last, first
         for s in [s for s in m.subjects if s < first]:

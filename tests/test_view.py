@@ -283,3 +283,17 @@ def test_cluster_replicas_reach_the_header() -> None:
         "leader": "n1",
         "replicas": [{"name": "n2", "current": True, "lag": 0}],
     }
+
+
+def test_a_burst_consumed_between_two_lag_samples_still_shows_as_a_spike() -> None:
+    m = stream(0)
+    reconcile.apply_consumer_info(m, info("fast"))
+    m.sample_lag()
+    for s in range(1, 201):  # 200 published and delivered between two samples
+        m.on_published(s, "events.x")
+    for s in range(1, 201):
+        m.on_delivery("events.x", ack("fast", 1, s, s, pending=200 - s))
+        m.on_ack(ack("fast", 1, s, s), AckKind.ACK)
+    m.sample_lag()
+    m.sample_lag()
+    assert list(m.consumers["fast"].lag) == [0, 200, 0], "a thin spike, then flat"
