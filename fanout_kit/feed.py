@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import nats.errors
 from nats.aio.client import Client
 
 from . import reconcile as apply
@@ -73,6 +74,10 @@ class Feed:
         self.settling = False
         self.closed = False
         self.stream_missing = False
+        self.client_closed = False
+        """The client was closed while the board watched (not by the board's close())."""
+        self.read_error: str | None = None
+        """Why the last reconcile failed, while the client was connected (else None)."""
         self.connection = "connected"
         self.error: str | None = None
         """The last unexpected failure of a background task (shown in a banner)."""
@@ -131,13 +136,18 @@ class Feed:
                 "The server is unreachable: the numbers are as of the connection loss. "
                 "The board reconnects and reconciles by itself when the server is back."
             )
-        elif connection == "closed" and not self.closed:
+        elif connection == "closed" and self.client_closed:
             out.append(
                 "The client this board watches through was closed, so the board stopped. "
                 "Connect again and watch with the new client."
             )
         if self.stream_missing:
             out.append(f"Stream {self.stream!r} was not found at the last reconcile.")
+        elif self.read_error and connection == "connected":
+            out.append(
+                f"The server did not answer the board's last reconcile ({self.read_error}): "
+                "the numbers are as of the reconcile before (a cluster electing a leader?)."
+            )
         if self.error:
             out.append(f"A background task of the board failed: {self.error}")
         return out
@@ -169,11 +179,14 @@ class Feed:
             details = self.model.num_deleted <= DELETED_DETAILS_MAX
             try:
                 stream = await self.api.stream_info(deleted_details=details)
-            except ApiError as exc:
-                self.stream_missing = exc.err_code == STREAM_NOT_FOUND
+                infos = await self.api.consumers()
+            except Exception as exc:
+                missing = isinstance(exc, ApiError) and exc.err_code == STREAM_NOT_FOUND
+                self.stream_missing = missing
+                self.read_error = None if missing else f"{type(exc).__name__}: {exc}".strip()
+                self.model.version += 1
                 raise
-            self.stream_missing = False
-            infos = await self.api.consumers()
+            self.stream_missing, self.read_error = False, None
             self.overload.note_totals(stream, infos)
             overview = not exact and self.overload.active
             apply.apply_stream_info(self.model, stream, exact=exact)
@@ -245,9 +258,12 @@ class Feed:
             if self.ticks % every == 0 and self.connection == "connected" and not self.settling:
                 read = functools.partial(self.fill, limit=self.capacity)
                 self.spawn(self._quietly(read), "fill")
+            if self.nc.is_closed:  # closed under the board: it says so, and stops
+                self.client_closed = True
+                self.on_tick()
+                await self.stop()
+                return
             self.on_tick()
-            if self.nc.is_closed:
-                return  # the client was closed under the board: it says so, and stops
 
     def connection_now(self) -> str:
         """``connected``, ``disconnected, reconnecting`` or ``closed``, as the client is now."""
@@ -290,6 +306,10 @@ class Feed:
             self.model.clear_gone()
             self.model.sample_lag()
             self._sampled = self.model.version
+        except (nats.errors.Error, TimeoutError) as exc:
+            if not self.nc.is_connected:  # the server went away while settling
+                raise unreachable(self.nc, type(exc).__name__) from None
+            raise
         finally:
             self.settling = False
 

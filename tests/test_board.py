@@ -149,9 +149,29 @@ async def test_a_board_whose_client_is_closed_says_so(server: NatsServer, stream
     frame = board.widget.frame
     assert frame["status"]["board"] == "closed" and board.closed
     assert any("was closed" in b for b in frame["status"]["banners"])
+    await async_wait_until(
+        lambda: not [t for t in asyncio.all_tasks() if t.get_name().startswith("fanout-kit-b")],
+        what="its tasks stopped by themselves",
+    )
     with pytest.raises(FanoutKitError, match="closed"):
         await board.settle()
     await board.close()
+
+
+async def test_a_stream_deleted_under_the_board_is_said(nc: Client, js: Any) -> None:
+    name = f"GONE{uuid.uuid4().hex[:6]}".upper()
+    await js.add_stream(StreamConfig(name=name, subjects=[f"{name.lower()}.>"]))
+    board = await Board.watch(nc, name, reconcile_interval=0.2)
+    try:
+        await js.delete_stream(name)
+        await async_wait_until(
+            lambda: any("was not found" in b for b in board.widget.frame["status"]["banners"]),
+            what="a banner saying the stream is gone",
+        )
+        with pytest.raises(FanoutKitError, match="stream not found"):
+            await board.settle()
+    finally:
+        await board.close()
 
 
 async def test_repr_is_stable_names_only(nc: Client, js: Any, stream: str) -> None:
