@@ -632,6 +632,12 @@ def test_a_real_board_draws_filters_naks_and_a_crashed_worker_as_the_server_has_
         page.locator(f"[id='{front}'] .jp-OutputArea-output").filter(
             has=page.locator(".fk-board")
         ).screenshot(path=str(ARTIFACTS / "board-readme.png"))
+        # The real board's recording, exported and opened from disk: its last frame is this.
+        exported = board.tmp / "real-board.html"
+        page.evaluate(RUN_IN_KERNEL, f"real.export({str(exported)!r})")
         page.evaluate(RUN_IN_KERNEL, "await real.close()")
+        page.goto(exported.as_uri())
+        page.wait_for_selector(".fk-board .fk-cells > [data-seq]")
+        assert page.evaluate(READ_CELLS) == truth
     finally:
         page.close()
