@@ -21,7 +21,7 @@ from typing import Any
 from nats.aio.client import Client
 
 from . import view
-from .boardargs import BoardError, check_client, check_options, check_stream
+from .boardargs import BoardError, check_client, check_options, check_stream, feed_options
 from .demo import publish_demo
 from .feed import DETAIL_LIMIT, Feed
 from .observe import StreamModel
@@ -46,18 +46,7 @@ class Board:
         self.max_lanes: int = options["max_lanes"]
         self.publisher: Publisher | None = options["publish"]
         self.subject: str | None = options["subject"]
-        self.feed = Feed(
-            nc,
-            stream,
-            capacity=self.window,
-            max_lanes=self.max_lanes,
-            reconcile_interval=options["reconcile_interval"],
-            tick=options["refresh_interval"],
-            quiet=options["quiet"],
-            detail_limit=options["detail_limit"],
-            overview_rate=options["overview_rate"],
-            on_tick=self.draw,
-        )
+        self.feed = Feed(nc, stream, on_tick=self.draw, **feed_options(options))
         self.feed.workers_busy = self._workers_busy
         self.workers: dict[str, Worker] = {}
         """The workers this board started (:meth:`attach_worker`), by consumer."""
@@ -195,10 +184,12 @@ class Board:
         return view.Status(feed.connection_now(), state, feed.overload.mode, banners)
 
     def _worker_states(self) -> dict[str, str]:
-        states: dict[str, list[str]] = {}
-        for worker in _workers_of(self.stream, self.workers.values()):
-            states.setdefault(worker.consumer, []).append(worker.state)
-        return {name: text for name, s in states.items() if (text := view.worker_text(s))}
+        """The worker column: the board's workers and every other the workers module lists
+        (``live_workers()``, when it has one: pool workers, a lesson's own)."""
+        from . import workers as module
+
+        live: Callable[[], Iterable[Worker]] = getattr(module, "live_workers", lambda: ())
+        return view.worker_column(self.stream, [*self.workers.values(), *live()])
 
     def draw(self, *, force: bool = False) -> bool:
         """Send a frame if anything changed (or ``force``); True if one was sent."""
@@ -270,13 +261,3 @@ class Board:
                 self.nc, patterns, n, seed=1000 + self.published, subject=self.subject
             )
         self.draw(force=True)
-
-
-def _workers_of(stream: str, attached: Iterable[Worker]) -> list[Worker]:
-    """Every worker on ``stream`` this process runs: the board's own, and any other the
-    workers module keeps a list of (``live_workers()``: pool workers, a lesson's own)."""
-    from . import workers as module
-
-    live: Callable[[], Iterable[Worker]] = getattr(module, "live_workers", lambda: ())
-    seen = {id(w): w for w in [*attached, *live()]}
-    return [w for w in seen.values() if w.stream == stream]

@@ -121,6 +121,19 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     return opts
 
 
+def feed_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """The checked options the feed takes, under its names."""
+    return {
+        "capacity": opts["window"],
+        "max_lanes": opts["max_lanes"],
+        "reconcile_interval": opts["reconcile_interval"],
+        "tick": opts["refresh_interval"],
+        "quiet": opts["quiet"],
+        "detail_limit": opts["detail_limit"],
+        "overview_rate": opts["overview_rate"],
+    }
+
+
 async def check_stream(nc: Client, stream: object) -> None:
     """``stream`` must be a valid name of a stream the server has (else: the ones it has)."""
     try:

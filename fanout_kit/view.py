@@ -9,9 +9,9 @@ same inputs give the same frame, so what a test reads from :func:`cells` is what
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import palette
 from .cells import MAX_LANES, Lane, Truth, drawn_names, window
@@ -25,6 +25,7 @@ __all__ = [
     "build_frame",
     "cells",
     "table",
+    "worker_column",
     "worker_text",
 ]
 
@@ -53,6 +54,23 @@ class Status:
 
 def _consumer(m: StreamModel, name: str) -> ConsumerModel:
     return m.consumers.get(name) or m.gone[name]
+
+
+class WorkerLike(Protocol):
+    stream: str
+    consumer: str
+
+    @property
+    def state(self) -> str: ...
+
+
+def worker_column(stream: str, workers: Iterable[WorkerLike]) -> dict[str, str]:
+    """Per consumer of ``stream``, its workers in words (each worker counted once)."""
+    states: dict[str, list[str]] = {}
+    for w in {id(w): w for w in workers}.values():
+        if w.stream == stream:
+            states.setdefault(w.consumer, []).append(w.state)
+    return {name: text for name, s in states.items() if (text := worker_text(s))}
 
 
 def worker_text(states: Sequence[str]) -> str | None:
