@@ -10,6 +10,7 @@ const PITCH = 9; // px per message cell at full size: an 8 px cell and a 1 px ga
 const MIN_PITCH = 3; // a frame wider than the lane (before the first capacity report) shrinks
 const SUMMARY_EVERY_MS = 2000; // the live region speaks at most this often
 const NARROW_PX = 820; // below this board width the filters get rows of their own
+const LONG_FILTERS_CHARS = 48; // ... and so do filter lists longer than this
 const NUMBER_COLUMNS = [
   "Last Delivered",
   "Ack Floor",
@@ -615,7 +616,10 @@ export class BoardView {
     for (const lane of lanes) {
       for (const k of Object.keys(lane.numbers || {})) if (!cols.includes(k)) cols.push(k);
     }
-    const narrow = Boolean(this.narrow);
+    // Filters get full-width rows of their own in a narrow board, or when a list is long.
+    const narrow =
+      Boolean(this.narrow) ||
+      lanes.some((l) => (l.filters || []).join(", ").length > LONG_FILTERS_CHARS);
     const key = cols.join("|") + (narrow ? "|narrow" : "");
     if (key !== this.tableKey) {
       this.tableKey = key;
@@ -640,12 +644,18 @@ export class BoardView {
     const rows = lanes.flatMap((lane) => {
       const numbers = lane.numbers || {};
       const note = lane.note ? h("span", { class: "fk-note", text: ` (${lane.note})` }) : null;
-      const filters = lane.filters && lane.filters.length ? lane.filters.join(", ") : "all subjects";
+      const list = lane.filters && lane.filters.length ? lane.filters : ["all subjects"];
+      // One box per filter: lines break between filters, inside one only if it is too long.
+      const filters = () =>
+        list.flatMap((f, i) => [
+          i ? " " : null,
+          h("span", { class: "fk-filter", text: i < list.length - 1 ? `${f},` : f }),
+        ]);
       const row = h(
         "tr",
         { class: lane.note === "deleted" ? "fk-deleted" : null },
         h("th", { scope: "row" }, lane.name, note),
-        narrow ? null : h("td", { class: "fk-filters", text: filters }),
+        narrow ? null : h("td", { class: "fk-filters" }, ...filters()),
         ...cols.map((c) =>
           h("td", { class: "fk-num", text: numbers[c] === undefined ? "" : fmt(numbers[c]) }),
         ),
@@ -657,7 +667,7 @@ export class BoardView {
       const filterRow = h(
         "tr",
         { class: "fk-filter-row" },
-        h("td", { class: "fk-filters", colspan: width, text: `${lane.name} filters: ${filters}` }),
+        h("td", { class: "fk-filters", colspan: width }, `${lane.name} filters: `, ...filters()),
       );
       return [row, filterRow];
     });
