@@ -12,7 +12,7 @@ import enum
 from collections import deque
 from dataclasses import dataclass, field
 
-from .acks import subject_matches
+from .acks import AckKind, subject_matches
 from .report import ConsumerNumbers
 
 __all__ = ["LAG_SAMPLES", "ConsumerModel", "MsgState", "Pending"]
@@ -82,6 +82,11 @@ class ConsumerModel:
     pending: dict[int, Pending] = field(default_factory=dict)
     rdc: dict[int, int] = field(default_factory=dict)
     done: dict[int, MsgState] = field(default_factory=dict)
+    acked_dc: dict[int, int] = field(default_factory=dict)
+    """For acked or terminated sequences: which delivery (its count) the ack was for."""
+    early: dict[int, tuple[int, AckKind]] = field(default_factory=dict)
+    """Acks that reached the board before their delivery did (each subscription has its own
+    queue): applied when the delivery arrives."""
     trace: dict[int, int] = field(default_factory=dict)
     """Most deliveries seen per stream sequence (kept after the ack: fast events leave a mark)."""
     skipped: list[tuple[int, int]] = field(default_factory=list)

@@ -167,15 +167,20 @@ class Feed:
             apply.apply_consumer_info(self.model, info, exact=False)
         await self.tap.follow_push()
 
-    async def reconcile(self, *, exact: bool = True) -> None:
+    async def reconcile(self, *, exact: bool = True, insist: bool = False) -> bool:
         """Stream info, then every consumer's info, into the model (API calls, counted).
 
         ``exact``: take the server's numbers as they are (right when the stream is quiet);
         otherwise merge only what can only move forward (in overload mode: the overview).
         The stream is read before its consumers, so the last sequence the board knows is
-        never newer than the consumers' numbers.
+        never newer than the consumers' numbers. An exact reconcile during which the wiretap
+        saw traffic is merged forward only (the answers may be older or newer than what it
+        saw), unless ``insist``. Returns whether the answers were taken exactly.
         """
         async with self._lock:
+            if exact and self.tap.on:
+                await self._run_queued(1.0)
+            before = self.model.events
             details = self.model.num_deleted <= DELETED_DETAILS_MAX
             try:
                 stream = await self.api.stream_info(deleted_details=details)
@@ -187,6 +192,9 @@ class Feed:
                 self.model.version += 1
                 raise
             self.stream_missing, self.read_error = False, None
+            if exact and self.tap.on:
+                await self._run_queued(1.0)  # what arrived before the answers goes first
+                exact = insist or self.model.events == before
             self.overload.note_totals(stream, infos)
             overview = not exact and self.overload.active
             apply.apply_stream_info(self.model, stream, exact=exact)
@@ -198,6 +206,7 @@ class Feed:
             if exact:
                 self.model.forget_consumers_except(i["name"] for i in infos)
         await self.tap.follow_push()
+        return exact
 
     def window(self) -> tuple[int, int]:
         return window(self.model, self.capacity)
@@ -316,6 +325,10 @@ class Feed:
     async def drain(self, timeout: float) -> None:
         """Wait until the server has sent us everything and every callback has run."""
         await self.nc.flush(timeout=max(1, math.ceil(timeout)))
+        await self._run_queued(timeout)
+
+    async def _run_queued(self, timeout: float) -> None:
+        """Let the wiretap's callbacks take every message already received (bounded)."""
         deadline = time.monotonic() + timeout
         subs = self.tap.subscriptions()
         while any(s.pending_msgs for s in subs) and time.monotonic() < deadline:
@@ -323,17 +336,14 @@ class Feed:
         await asyncio.sleep(0)
 
     async def _settle_detail(self, deadline: float) -> None:
-        """Wait for ``quiet`` s without wiretap events, then reconcile exactly (again if that
-        reconcile itself saw traffic)."""
+        """Wait for ``quiet`` s without wiretap events, then reconcile exactly; again while
+        traffic arrives during the reconcile (at the deadline, exactly regardless)."""
         while True:
             await self.drain(max(0.1, deadline - time.monotonic()))
             now = time.monotonic()
             waited = now - self.last_event
             if (waited >= self.quiet and not self.workers_busy()) or now >= deadline:
-                before = self.model.events
-                await self.reconcile(exact=True)
-                await self.drain(1.0)
-                if self.model.events == before or time.monotonic() >= deadline:
+                if await self.reconcile(exact=True, insist=now >= deadline):
                     return
                 continue
             await asyncio.sleep(min(self.quiet - waited, 0.05) if waited < self.quiet else 0.05)

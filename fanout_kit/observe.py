@@ -204,6 +204,8 @@ class StreamModel:
                 c.unknown_below = max(c.unknown_below, s - 1)
             self.advance_cursor(c, s, skipped=consecutive)
             c.pending[s] = Pending(ack.consumer_seq, 1)
+        elif c.acked_dc.get(s, 0) >= ack.delivered and s in c.done:
+            pass  # its ack reached the board first (another subscription): it stays done
         else:
             p = c.pending.get(s)
             if p is not None:
@@ -218,6 +220,9 @@ class StreamModel:
                 c.rdc[s] = ack.delivered - 1
         c.cseq = max(c.cseq, ack.consumer_seq)
         self._touch()
+        early = c.early.pop(s, None)
+        if early is not None and early[0] >= ack.delivered:
+            self.on_ack(ack, early[1])  # the ack that came before its delivery
 
     def on_ack(self, ack: AckSubject, kind: AckKind) -> None:
         """An ack, nak, in-progress or term for one delivery."""
@@ -228,6 +233,9 @@ class StreamModel:
         self._touch()
         if ack.delivered > 1:
             c.trace[s] = max(c.trace.get(s, 1), ack.delivered)
+        if s > c.cursor and c.ack_policy != "none":
+            c.early[s] = (ack.delivered, kind)  # its delivery has not reached the board yet
+            return
         if kind is AckKind.PROGRESS or kind is AckKind.NAK:
             p = c.pending.get(s)
             if p is not None:
@@ -241,6 +249,7 @@ class StreamModel:
                 del c.pending[x]
                 c.rdc.pop(x, None)
                 c.done[x] = state
+                c.acked_dc[x] = ack.delivered
             if c.unknown_below <= s:
                 c.unknown_pending = 0
             c.floor_s, c.floor_c = s, max(c.floor_c, ack.consumer_seq)
@@ -249,12 +258,12 @@ class StreamModel:
         if p is None:
             if c.unknown_pending > 0 and c.floor_s < s <= c.unknown_below and s not in c.done:
                 c.unknown_pending -= 1
-                c.done[s] = state
+                c.done[s], c.acked_dc[s] = state, ack.delivered
                 c.rdc.pop(s, None)
                 self.floor_to_cursor(c)
             return
         c.rdc.pop(s, None)
-        c.done[s] = state
+        c.done[s], c.acked_dc[s] = state, ack.delivered
         if not c.pending and c.unknown_pending == 0:
             self.floor_to_cursor(c)
         elif p.orig_cseq is not None and p.orig_cseq == c.floor_c + 1:
@@ -366,7 +375,7 @@ class StreamModel:
                 del table[s]
         self.deleted = {s for s in self.deleted if s >= min(below, self.first_seq)}
         for c in (*self.consumers.values(), *self.gone.values()):
-            for per_seq in (c.done, c.trace):
+            for per_seq in (c.done, c.trace, c.acked_dc, c.early):
                 for s in [s for s in per_seq if s < below]:
                     del per_seq[s]
             c.skipped = [(lo, hi) for lo, hi in c.skipped if hi >= below]

@@ -363,3 +363,20 @@ def test_overview_with_fewer_outstanding_than_messages_says_unknown() -> None:
     ]
     reconcile.apply_overview(m, overview_info((7, 7), (4, 4), np=3, nap=1))
     assert [cell(m, "c", s) for s in (5, 6, 7)] == [MsgState.IN_FLIGHT] + [MsgState.ACKED] * 2
+
+
+def test_an_ack_that_arrives_before_its_delivery_still_counts() -> None:
+    """Acks and deliveries reach the board on different subscriptions, each with its own
+    queue: under load the ack of a message can be handled before its delivery."""
+    m = model(("c", []))
+    publish(m, "events.a", "events.b")
+    m.on_ack(ack("c", 1, 1, 1), AckKind.ACK)  # before the delivery of 1
+    m.on_delivery("events.a", ack("c", 1, 1, 1, 1))
+    m.on_delivery("events.b", ack("c", 1, 2, 2, 0))
+    m.on_ack(ack("c", 1, 2, 2), AckKind.NAK)
+    m.on_ack(ack("c", 2, 2, 3), AckKind.ACK)  # the redelivery's ack before the redelivery
+    m.on_delivery("events.b", ack("c", 2, 2, 3, 0))
+    snap = m.snapshot()["c"]
+    assert (snap["ack_floor"], snap["num_ack_pending"]) == (2, 0)
+    assert [cell(m, "c", s) for s in (1, 2)] == [MsgState.ACKED, MsgState.ACKED]
+    assert m.consumers["c"].trace == {2: 2}
