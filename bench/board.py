@@ -179,7 +179,7 @@ async def main(n: int) -> None:
     await fill(js, "bench.events", n)
     runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": [], "detail": []}
     plan: list[tuple[str, float | None]] = [("off", None), ("on", DETAIL_LIMIT), ("detail", None)]
-    for run, (kind, limit) in enumerate(plan * 3):
+    for run, (kind, limit) in enumerate(plan * 5):
         note(f"fan-out run {run}: board {kind}")
         runs[kind].append(await fanout_run(nc, stream, n, run, kind != "off", limit))
     note("paced runs")

@@ -70,6 +70,7 @@ class Feed:
         self.reconcile_interval, self.tick, self.quiet = reconcile_interval, tick, quiet
         self.on_tick = on_tick
         self.overload = Overload(self, detail_limit, overview_rate)
+        self.tap.on_alarm = self.overload.ring
         self.ticks = 0
         self.settling = False
         self.closed = False
@@ -114,13 +115,15 @@ class Feed:
 
     async def stop(self) -> None:
         """Cancel every task and drop every subscription. Safe to call twice."""
-        self.closed = True
+        self.closed = True  # every loop also checks this
         tasks, self._tasks = [t for t in self._tasks if t is not asyncio.current_task()], set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        while tasks:
+            # Cancel again until done: Python 3.11's wait_for (inside nats-py's request) can
+            # swallow a cancellation that meets a reply arriving at the same moment.
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=0.1)
+            tasks = [t for t in tasks if not t.done()]
         await self.tap.unsubscribe(everything=True)
 
     @property
@@ -242,7 +245,7 @@ class Feed:
 
     async def _reconcile_loop(self) -> None:
         assert self.reconcile_interval
-        while True:
+        while not self.closed:
             await asyncio.sleep(self.reconcile_interval)
             if self.overload.active or self.overload.switching or self.connection != "connected":
                 continue  # the overview loop reads consumer info; no traffic means nothing

@@ -74,21 +74,30 @@ class Overload:
     def note_totals(self, stream: dict[str, Any], infos: list[dict[str, Any]]) -> None:
         self.totals = (time.monotonic(), movement(stream, infos))
 
-    def measure(self, now: float) -> None:
-        """A tick in detail mode: events a second since the last tick; too many -> overload."""
+    def measure(self, now: float, *, alarm: bool = False) -> None:
+        """Detail mode, each tick (or at once when the wiretap's alarm rings: a tick's worth
+        of the limit already arrived): events a second since the last measure; too many ->
+        overload mode. Then the alarm is set for the next tick's worth."""
         if self.active:
             return
         feed = self.feed
         count, since = self._mark
-        if now - since < 0.9 * feed.tick:
-            return  # shorter than a tick (just back from overload): too noisy
+        if now - since < (0.01 if alarm else 0.9 * feed.tick):
+            return  # too short to measure (just back from overload, say): too noisy
         self.event_rate = (feed.tap.events - count) / (now - since)
         self._mark = (feed.tap.events, now)
         limit = self.detail_limit
-        if limit is not None and self.event_rate > limit and not self.switching:
+        if limit is None:
+            return
+        feed.tap.alarm = feed.tap.events + max(50, int(limit * feed.tick))
+        if self.event_rate > limit and not self.switching:
             if not feed.settling and not feed.closed:
                 self.switching = True
                 feed.spawn(self.enter(), "overload")
+
+    def ring(self) -> None:
+        """The wiretap's alarm: measure now rather than at the next tick."""
+        self.measure(time.monotonic(), alarm=True)
 
     async def enter(self) -> None:
         """Stop following every message: unsubscribe the wiretap, read consumer info instead."""

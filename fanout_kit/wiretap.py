@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -47,6 +48,10 @@ class Wiretap:
         self.on_consumer, self.on_stream = on_consumer, on_stream
         self.events = 0
         """Messages of the stream's traffic received (deliveries, acks, publishes, pubacks)."""
+        self.alarm = sys.maxsize
+        """When ``events`` reaches it, ``on_alarm`` is called (once): overload mode measures
+        at once instead of waiting for the next tick."""
+        self.on_alarm: Callable[[], None] = lambda: None
         self.last_event = time.monotonic()
         self.advisories: list[Subscription] = []
         self.taps: list[Subscription] = []
@@ -112,6 +117,9 @@ class Wiretap:
     def _event(self) -> None:
         self.events += 1
         self.last_event = time.monotonic()
+        if self.events >= self.alarm:
+            self.alarm = sys.maxsize
+            self.on_alarm()
 
     async def _on_ack(self, msg: Msg) -> None:
         a = parse_ack_subject(msg.subject)
