@@ -40,8 +40,10 @@ class MsgState(enum.StrEnum):
     """The stream lane's own state (its removed messages are ``REMOVED``)."""
 
 
-LAG_SAMPLES = 120
-"""Unprocessed samples kept per consumer (the feed samples every tick: 12 s at 10 a second)."""
+LAG_SAMPLES = 60
+"""Unprocessed samples kept per consumer (the feed samples every other tick, when something
+moved: 12 s at 5 a second; each sample keeps the peak since the one before, so a burst
+between two samples still shows)."""
 
 
 @dataclass(slots=True)

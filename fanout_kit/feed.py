@@ -260,7 +260,7 @@ class Feed:
             now = self.model.now = time.monotonic()
             self._read_connection()
             self.overload.measure(now)
-            if self.model.version != self._sampled:
+            if self.ticks % 2 == 0 and self.model.version != self._sampled:
                 self.model.sample_lag()
                 self._sampled = self.model.version
             self.model.expire_notes(now)
