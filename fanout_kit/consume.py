@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from .observe import parse_ack_subject
 from .topology import TopologyError, validate_name
 from .validate import check_bool, check_int, check_js, check_seconds
 
@@ -108,15 +109,11 @@ class ConsumeReport:
 
 
 def _delivery(subject: str, reply: str) -> Delivery:
-    """Parse an ack reply subject (ADR-15) into a Delivery.
-
-    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>``, or the newer
-    form with ``<domain>.<account hash>`` after ``$JS.ACK`` and an optional trailing token.
-    """
-    tokens = reply.split(".")
-    first = 4 if len(tokens) == 9 else 6
-    delivered, sseq, cseq, _ts, pending = tokens[first : first + 5]
-    return Delivery(int(sseq), int(cseq), subject, int(delivered), int(pending))
+    """One delivery from its ack reply subject (the kit's one parser, either token layout)."""
+    ack = parse_ack_subject(reply)
+    if ack is None:
+        raise ValueError(f"not a JetStream ack subject: {reply!r}")
+    return Delivery(ack.stream_seq, ack.consumer_seq, subject, ack.delivered, ack.pending)
 
 
 async def _pending(js: JetStreamContext, stream: str, durable: str) -> int:

@@ -1,7 +1,8 @@
-"""Consumer numbers as a small table, under the names the `nats` CLI uses.
+"""Consumer numbers under the names the `nats` CLI uses: one type for the report, the board's
+model and its view, and a small table of them.
 
-Lessons print this after waiting for a quiet state, so the saved output is deterministic.
-It reads consumer info: the server's own numbers, one API call per consumer.
+Lessons print :func:`consumer_table` after waiting for a quiet state, so the saved output is
+deterministic; ``board.table()`` gives the same table from the board's model.
 
 | name here          | consumer info field       | what it means
 |--------------------|---------------------------|-------------------------------------------------
@@ -15,13 +16,17 @@ It reads consumer info: the server's own numbers, one API call per consumer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
+from nats.js.errors import NotFoundError
 
-__all__ = ["COLUMNS", "ConsumerTable", "consumer_numbers", "consumer_table"]
+from .topology import TopologyError, validate_name
+
+__all__ = ["COLUMNS", "ConsumerNumbers", "ConsumerTable", "consumer_numbers", "consumer_table"]
 
 COLUMNS = (
     "Last Delivered",
@@ -33,48 +38,118 @@ COLUMNS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ConsumerNumbers:
+    """One consumer's numbers as plain ints (stream sequences for the two cursors)."""
+
+    last_delivered: int
+    ack_floor: int
+    outstanding: int
+    max_ack_pending: int
+    redelivered: int
+    unprocessed: int
+    waiting: int
+    delivered_consumer_seq: int = 0
+    ack_floor_consumer_seq: int = 0
+
+    @classmethod
+    def from_info(cls, info: ConsumerInfo | Mapping[str, Any]) -> ConsumerNumbers:
+        """From nats-py's ``ConsumerInfo`` or the API's / ``/jsz``'s JSON for one consumer."""
+        if isinstance(info, ConsumerInfo):
+            d, f = info.delivered, info.ack_floor
+            return cls(
+                last_delivered=(d.stream_seq or 0) if d else 0,
+                ack_floor=(f.stream_seq or 0) if f else 0,
+                outstanding=info.num_ack_pending or 0,
+                max_ack_pending=info.config.max_ack_pending or 0,
+                redelivered=info.num_redelivered or 0,
+                unprocessed=info.num_pending or 0,
+                waiting=info.num_waiting or 0,
+                delivered_consumer_seq=(d.consumer_seq or 0) if d else 0,
+                ack_floor_consumer_seq=(f.consumer_seq or 0) if f else 0,
+            )
+        dd, ff = info.get("delivered") or {}, info.get("ack_floor") or {}
+        return cls(
+            last_delivered=int(dd.get("stream_seq", 0)),
+            ack_floor=int(ff.get("stream_seq", 0)),
+            outstanding=int(info.get("num_ack_pending", 0)),
+            max_ack_pending=int((info.get("config") or {}).get("max_ack_pending", 0) or 0),
+            redelivered=int(info.get("num_redelivered", 0)),
+            unprocessed=int(info.get("num_pending", 0)),
+            waiting=int(info.get("num_waiting", 0)),
+            delivered_consumer_seq=int(dd.get("consumer_seq", 0)),
+            ack_floor_consumer_seq=int(ff.get("consumer_seq", 0)),
+        )
+
+    @property
+    def outstanding_text(self) -> str:
+        """Outstanding Acks as the CLI shows it: ``1 of 1000`` (``of unlimited`` for -1)."""
+        top = self.max_ack_pending
+        return f"{self.outstanding} of {top if top > 0 else 'unlimited'}"
+
+    def cli(self) -> dict[str, int | str]:
+        """Keyed by :data:`COLUMNS` (Outstanding Acks as text: ``x of max``)."""
+        return {
+            "Last Delivered": self.last_delivered,
+            "Ack Floor": self.ack_floor,
+            "Outstanding Acks": self.outstanding_text,
+            "Redelivered": self.redelivered,
+            "Unprocessed": self.unprocessed,
+            "Waiting Pulls": self.waiting,
+        }
+
+    def snapshot(self) -> dict[str, int]:
+        """The keys of consumer info (``board.snapshot()``'s shape, which lessons read)."""
+        return {
+            "delivered": self.last_delivered,
+            "ack_floor": self.ack_floor,
+            "num_pending": self.unprocessed,
+            "num_ack_pending": self.outstanding,
+            "num_redelivered": self.redelivered,
+            "num_waiting": self.waiting,
+            "delivered_consumer_seq": self.delivered_consumer_seq,
+            "ack_floor_consumer_seq": self.ack_floor_consumer_seq,
+            "max_ack_pending": self.max_ack_pending,
+        }
+
+
 def consumer_numbers(info: ConsumerInfo) -> dict[str, int | str]:
     """One consumer's numbers keyed by the CLI's names (Outstanding Acks as ``x of max``)."""
-    max_ack = info.config.max_ack_pending
-    outstanding = f"{info.num_ack_pending} of {max_ack if max_ack and max_ack > 0 else 'unlimited'}"
-    return {
-        "Last Delivered": info.delivered.stream_seq if info.delivered else 0,
-        "Ack Floor": info.ack_floor.stream_seq if info.ack_floor else 0,
-        "Outstanding Acks": outstanding,
-        "Redelivered": info.num_redelivered or 0,
-        "Unprocessed": info.num_pending or 0,
-        "Waiting Pulls": info.num_waiting or 0,
-    }
+    return ConsumerNumbers.from_info(info).cli()
 
 
 @dataclass(frozen=True)
 class ConsumerTable:
-    """Rows of consumer numbers; its repr is a fixed-width text table."""
+    """Rows of consumer numbers; its repr is a fixed-width text table (stable for nbval)."""
 
     stream: str
     rows: dict[str, dict[str, int | str]]
 
+    @classmethod
+    def of(cls, stream: str, numbers: Mapping[str, ConsumerNumbers]) -> ConsumerTable:
+        return cls(stream, {name: n.cli() for name, n in numbers.items()})
+
     def __repr__(self) -> str:
         names = list(self.rows)
         width = max([len("consumer"), *map(len, names)])
-        cols = [max(len(c), *(len(str(r[c])) for r in self.rows.values())) for c in COLUMNS]
-        head = (
-            "consumer".ljust(width)
-            + "  "
-            + "  ".join(c.rjust(w) for c, w in zip(COLUMNS, cols, strict=True))
-        )
+        cols = [max([len(c), *(len(_cell(r[c])) for r in self.rows.values())]) for c in COLUMNS]
+        titles = (c.rjust(w) for c, w in zip(COLUMNS, cols, strict=True))
+        head = "consumer".ljust(width) + "  " + "  ".join(titles)
         lines = [f"stream {self.stream}", head]
         for name in names:
             row = self.rows[name]
-            lines.append(
-                name.ljust(width)
-                + "  "
-                + "  ".join(str(row[c]).rjust(w) for c, w in zip(COLUMNS, cols, strict=True))
-            )
+            cells = (_cell(row[c]).rjust(w) for c, w in zip(COLUMNS, cols, strict=True))
+            lines.append(name.ljust(width) + "  " + "  ".join(cells))
+        if not names:
+            lines.append("(no consumers)")
         return "\n".join(lines)
 
-    def _repr_pretty_(self, p, cycle: bool) -> None:  # type: ignore[no-untyped-def]
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self))
+
+
+def _cell(value: int | str) -> str:
+    return str(value)
 
 
 async def consumer_table(
@@ -82,10 +157,35 @@ async def consumer_table(
 ) -> ConsumerTable:
     """Read consumer info for ``names`` (default: every consumer of ``stream``, sorted).
 
-    One API call per named consumer, or a single consumer-list call for all of them.
+    One API call per named consumer, or a single consumer-list call for all of them. A missing
+    stream or consumer is a :class:`~fanout_kit.topology.TopologyError` naming it.
     """
-    if names is None:  # one API call for all of them
-        infos = {info.name: info for info in await js.consumers_info(stream)}
-        return ConsumerTable(stream, {n: consumer_numbers(infos[n]) for n in sorted(infos)})
-    rows = {name: consumer_numbers(await js.consumer_info(stream, name)) for name in names}
-    return ConsumerTable(stream, rows)
+    if not isinstance(js, JetStreamContext):
+        raise TopologyError(
+            f"js must be a JetStream context (`nc.jetstream()`), got {type(js).__name__}. "
+            "Fix: `await consumer_table(nc.jetstream(), 'EVENTS')`.",
+            field="js",
+        )
+    validate_name(stream, "stream name")
+    if isinstance(names, str):
+        names = [names]
+    if names is not None:
+        names = list(names)
+        for name in names:
+            validate_name(name, "consumer name")
+    try:
+        if names is None:  # one API call for all of them
+            infos = {info.name: info for info in await js.consumers_info(stream)}
+            numbers = {n: ConsumerNumbers.from_info(infos[n]) for n in sorted(infos)}
+        else:
+            numbers = {
+                n: ConsumerNumbers.from_info(await js.consumer_info(stream, n)) for n in names
+            }
+    except NotFoundError as exc:
+        what = f"stream {stream!r}" if names is None else f"stream {stream!r} or a consumer of it"
+        raise TopologyError(
+            f"{what} does not exist on the server ({exc.description}). "
+            "Fix: create it first (ensure_stream / ensure_consumer), or check the spelling.",
+            field="stream" if names is None else "names",
+        ) from None
+    return ConsumerTable.of(stream, numbers)

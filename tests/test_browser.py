@@ -42,21 +42,64 @@ def test_welcome_lesson_runs_in_a_real_browser(tmp_path) -> None:
 
 BOARD_LESSON = "02-basic-fan-out.ipynb"
 
+# The numbers table read by its header cells (what a screen reader announces with each value).
 READ_BOARD = """() => {
-    const rows = [...document.querySelectorAll('.fk-board table tr')].slice(1);
+    const table = document.querySelector('.fk-board .fk-numbers');
+    if (!table) return {};
+    const cols = [...table.querySelectorAll('thead th')].map(th => th.textContent);
     const num = s => parseInt(s.replace(/,/g, ''), 10);
     const out = {};
-    for (const tr of rows) {
-        const name = tr.querySelector('th').childNodes[0].textContent.trim();
-        const td = tr.querySelectorAll('td');
-        out[name] = {
-            delivered: num(td[0].textContent), ack_floor: num(td[1].textContent),
-            num_ack_pending: num(td[2].textContent.split(' of ')[0]),
-            num_redelivered: num(td[3].textContent), num_pending: num(td[4].textContent),
+    for (const tr of table.querySelectorAll('tbody tr')) {
+        const th = tr.querySelector('th[scope=row]');
+        if (!th) continue;
+        const td = name => tr.children[cols.indexOf(name)].textContent;
+        out[th.childNodes[0].textContent.trim()] = {
+            delivered: num(td('Last Delivered')), ack_floor: num(td('Ack Floor')),
+            num_ack_pending: num(td('Outstanding Acks').split(' of ')[0]),
+            num_redelivered: num(td('Redelivered')), num_pending: num(td('Unprocessed')),
         };
     }
     return out;
 }"""
+
+READ_CELLS = """() => {
+    const out = {};
+    for (const c of document.querySelectorAll('.fk-board .fk-cells > [data-seq]')) {
+        if (c.classList.contains('fk-focus-cell')) continue;
+        (out[c.dataset.consumer] ??= {})[c.dataset.seq] = c.dataset.state;
+    }
+    return out;
+}"""
+
+NEWEST_IN_VIEW = """() => {
+    const board = document.querySelector('.fk-board');
+    const area = board.closest('.jp-OutputArea-output').getBoundingClientRect();
+    const bad = [];
+    for (const lane of board.querySelectorAll('.fk-lane:not(.fk-focus)')) {
+        const cells = lane.querySelectorAll('.fk-cells > [data-seq]');
+        const r = cells[cells.length - 1].getBoundingClientRect();
+        if (r.right > area.right || r.right > window.innerWidth || r.width < 2)
+            bad.push(lane.dataset.lane);
+    }
+    return bad;
+}"""
+
+RUN_IN_KERNEL = """async (code) => {
+    const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+    const future = k.requestExecute({code});
+    let out = '';
+    future.onIOPub = m => {
+        if (m.header.msg_type === 'stream') out += m.content.text;
+        if (m.header.msg_type === 'error') out += `ERROR ${m.content.ename}: ${m.content.evalue}`;
+    };
+    await future.done;
+    return out;
+}"""
+
+CELLS_FROM_KERNEL = (
+    "import json; print(json.dumps({k: {str(s): w for s, w in v.items()}"
+    " for k, v in board.cells().items()}))"
+)
 
 NO_CELL_RUNNING = """() => ![...document.querySelectorAll('.jp-InputPrompt')]
     .some(p => p.textContent.includes('*'))"""
@@ -87,8 +130,11 @@ def _server_numbers(lab) -> dict[str, dict[str, int]]:  # type: ignore[no-untype
 
 
 def test_board_is_live_in_a_real_browser_and_ends_equal_to_the_server(tmp_path) -> None:
-    """Run a lesson up to its board, then drive the board's controls with no cell running:
-    its numbers must change by themselves and, once settled, equal the server's /jsz."""
+    """Run a lesson up to its board, then drive the board's controls with no cell running,
+    by keyboard and mouse: its numbers change by themselves, a nak leaves a trace, and once
+    settled the numbers equal the server's /jsz and every drawn cell equals ``board.cells()``."""
+    import json
+
     from .conftest import wait_until
 
     lab = start_browser_lab(tmp_path)
@@ -96,6 +142,10 @@ def test_board_is_live_in_a_real_browser_and_ends_equal_to_the_server(tmp_path) 
         lab.wait_ready()
         with chromium_page(tmp_path) as page:
             open_notebook(page, lab, BOARD_LESSON)
+            page.evaluate(
+                """() => { const s = window.jupyterapp.shell, nb = s.currentWidget;
+                           s.activateById('filebrowser'); s.activateById(nb.id); }"""
+            )
             index = page.evaluate(
                 """() => {
                     const nb = window.jupyterapp.shell.currentWidget.content;
@@ -122,7 +172,7 @@ def test_board_is_live_in_a_real_browser_and_ends_equal_to_the_server(tmp_path) 
                 """(i) => {
                     const nb = window.jupyterapp.shell.currentWidget.content;
                     return nb.widgets[i].model.executionCount !== null &&
-                        document.querySelector('.fk-board table') !== null;
+                        document.querySelector('.fk-board .fk-numbers') !== null;
                 }""",
                 arg=index,
                 timeout=120_000,
@@ -131,9 +181,11 @@ def test_board_is_live_in_a_real_browser_and_ends_equal_to_the_server(tmp_path) 
             before = page.evaluate(READ_BOARD)
             assert before, "the board shows no consumers"
             worker_on = sorted(before)[0]
-            page.locator(".widget-dropdown select").select_option(worker_on)
+            # Controls have accessible names (labels tied to their inputs).
+            page.get_by_label("consumer", exact=True).select_option(worker_on)
             page.get_by_role("button", name="Start / resume worker").click()
-            page.locator(".widget-text input").first.fill("200")
+            page.get_by_label("events", exact=True).fill("200")
+            page.get_by_label("events", exact=True).press("Enter")
             page.get_by_role("button", name="Publish").click()
             # The numbers move while no cell runs: background tasks reach the browser.
             page.wait_for_function(
@@ -141,6 +193,48 @@ def test_board_is_live_in_a_real_browser_and_ends_equal_to_the_server(tmp_path) 
                 f"JSON.stringify(({READ_BOARD})()) !== {json_literal(before)}",
                 timeout=60_000,
             )
+            # A nak that is redelivered and acked between two frames still leaves a trace
+            # (once the worker has caught up, so the nak'd message is one of the newest, and
+            # the board follows every message again: a burst may have put it in overload mode).
+            page.wait_for_function(
+                f"(c) => {{ const n = ({READ_BOARD})()[c];"
+                " return n && n.num_pending === 0 && n.num_ack_pending === 0 &&"
+                " document.querySelector('.fk-board').dataset.mode === 'detail'; }",
+                arg=worker_on,
+                timeout=60_000,
+            )
+            page.get_by_role("button", name="Nak next").click()
+            page.get_by_label("events", exact=True).fill("3")
+            page.get_by_label("events", exact=True).press("Enter")
+            page.get_by_role("button", name="Publish").click()
+            page.wait_for_selector(
+                f".fk-board [data-consumer='{worker_on}'][data-deliveries]", timeout=60_000
+            )
+            # Keyboard: every control is reached by Tab, with a visible focus ring.
+            page.get_by_label("events", exact=True).focus()
+            reached = []
+            for _ in range(12):
+                page.keyboard.press("Tab")
+                reached.append(
+                    page.evaluate(
+                        """() => { const e = document.activeElement, s = getComputedStyle(e);
+                            return [e.tagName === 'SELECT' || e.tagName === 'INPUT' ? e.tagName
+                                    : e.textContent.trim(), s.outlineStyle,
+                                    parseFloat(s.outlineWidth)]; }"""
+                    )
+                )
+            names = [r[0] for r in reached]
+            for label in ("Publish", "Start / resume worker", "Pause worker", "Crash worker",
+                          "Nak next", "Settle"):  # fmt: skip
+                assert label in names, (label, reached)
+            assert "SELECT" in names, reached
+            for name, style, width in reached:
+                assert style == "solid" and width >= 2, (name, style, width)
+            page.get_by_role("button", name="Pause worker").click()
+            page.locator(".fk-numbers tbody tr", has_text=worker_on).get_by_text("paused").wait_for(
+                timeout=30_000
+            )
+            page.get_by_role("button", name="Start / resume worker").click()
             page.get_by_role("button", name="Settle").click()
             page.get_by_text("settled").wait_for(timeout=60_000)
 
@@ -153,9 +247,28 @@ def test_board_is_live_in_a_real_browser_and_ends_equal_to_the_server(tmp_path) 
             assert after[worker_on]["delivered"] > before[worker_on]["delivered"], (
                 "the worker started from the board's controls consumed nothing"
             )
+
+            def dom_equals_cells() -> bool:
+                truth = json.loads(page.evaluate(RUN_IN_KERNEL, CELLS_FROM_KERNEL))
+                return page.evaluate(READ_CELLS) == truth
+
+            wait_until(dom_equals_cells, timeout=30, what="DOM data-state == board.cells()")
+            # 1400 x 1000, file browser open: the newest message of every lane is in view.
+            page.locator(".fk-board").scroll_into_view_if_needed()
+            assert page.evaluate(NEWEST_IN_VIEW) == []
             ARTIFACTS.mkdir(exist_ok=True)
-            # The board's HTML is replaced on every draw, so scroll its (stable) cell instead.
-            page.locator(".jp-Notebook .jp-Cell").nth(index).scroll_into_view_if_needed()
+            board_output = page.locator(".jp-OutputArea-output").filter(
+                has=page.locator(".fk-board")
+            )
+            board_output.screenshot(path=str(ARTIFACTS / "board-light.png"))
+            page.evaluate(
+                "() => window.jupyterapp.commands.execute('apputils:change-theme',"
+                " {theme: 'JupyterLab Dark'})"
+            )
+            page.wait_for_function(
+                "() => document.body.dataset.jpThemeName === 'JupyterLab Dark'", timeout=30_000
+            )
+            board_output.screenshot(path=str(ARTIFACTS / "board-dark.png"))
             page.screenshot(path=str(ARTIFACTS / "board.png"))
     finally:
         lab.interrupt()

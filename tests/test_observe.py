@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fanout_kit import reconcile
+from fanout_kit.cells import Truth
 from fanout_kit.observe import (
     AckKind,
     AckSubject,
@@ -18,16 +20,24 @@ def ack(consumer: str, dc: int, sseq: int, cseq: int, pending: int = 0) -> AckSu
     return AckSubject("EVENTS", consumer, dc, sseq, cseq, 1_700_000_000_000_000_000, pending)
 
 
+def cell(m: StreamModel, name: str, seq: int) -> MsgState:
+    """The drawn state of one cell (the window 1..last)."""
+    hi = max(m.last_seq, seq)
+    return Truth(m, 1, hi).lane(m.consumers[name]).states[seq - 1]
+
+
 def model(*consumers: tuple[str, list[str]], retention: str = "limits") -> StreamModel:
     m = StreamModel("EVENTS")
-    m.apply_stream_info(
+    reconcile.apply_stream_info(
+        m,
         {
             "config": {"subjects": ["events.>"], "retention": retention},
             "state": {"first_seq": 0, "last_seq": 0, "messages": 0},
-        }
+        },
     )
     for name, filters in consumers:
-        m.apply_consumer_info(
+        reconcile.apply_consumer_info(
+            m,
             {
                 "name": name,
                 "config": {
@@ -40,7 +50,7 @@ def model(*consumers: tuple[str, list[str]], retention: str = "limits") -> Strea
                 "num_pending": 0,
                 "num_ack_pending": 0,
                 "num_redelivered": 0,
-            }
+            },
         )
     return m
 
@@ -117,7 +127,7 @@ def test_ack_floor_moves_only_over_a_contiguous_run_of_acks() -> None:
     assert snap["delivered"] == 4 and snap["num_pending"] == 0
     m.on_ack(ack("c", 1, 4, 4), AckKind.ACK)
     assert m.snapshot()["c"]["ack_floor"] == 4
-    assert [m.cell_state("c", s) for s in range(1, 5)] == [MsgState.ACKED] * 4
+    assert [cell(m, "c", s) for s in range(1, 5)] == [MsgState.ACKED] * 4
 
 
 def test_redelivery_counts_nak_and_term() -> None:
@@ -126,28 +136,28 @@ def test_redelivery_counts_nak_and_term() -> None:
     m.on_delivery("events.a", ack("c", 1, 1, 1, 1))
     m.on_delivery("events.b", ack("c", 1, 2, 2, 0))
     m.on_ack(ack("c", 1, 1, 1), AckKind.NAK)
-    assert m.cell_state("c", 1) is MsgState.NAKED
+    assert cell(m, "c", 1) is MsgState.NAKED
     assert m.snapshot()["c"]["num_redelivered"] == 0, "counted on redelivery, not on nak"
     m.on_delivery("events.a", ack("c", 2, 1, 3, 0))
-    assert m.cell_state("c", 1) is MsgState.REDELIVERED
+    assert cell(m, "c", 1) is MsgState.REDELIVERED
     m.on_delivery("events.a", ack("c", 3, 1, 4, 0))  # ack wait expired once more
     snap = m.snapshot()["c"]
     assert snap["num_redelivered"] == 1 and snap["num_ack_pending"] == 2
     assert m.consumers["c"].rdc[1] == 2, "redelivered twice"
     m.on_ack(ack("c", 1, 2, 2), AckKind.TERM)
-    assert m.cell_state("c", 2) is MsgState.TERMINATED
+    assert cell(m, "c", 2) is MsgState.TERMINATED
     assert m.snapshot()["c"]["ack_floor"] == 0
     m.on_ack(ack("c", 3, 1, 4), AckKind.ACK)
     snap = m.snapshot()["c"]
     assert (snap["ack_floor"], snap["num_ack_pending"], snap["num_redelivered"]) == (2, 0, 0)
 
 
-def test_in_progress_keeps_the_message_in_flight() -> None:
+def test_in_progress_keeps_the_message_outstanding() -> None:
     m = model(("c", []))
     publish(m, "events.a")
     m.on_delivery("events.a", ack("c", 1, 1, 1))
     m.on_ack(ack("c", 1, 1, 1), AckKind.PROGRESS)
-    assert m.cell_state("c", 1) is MsgState.IN_FLIGHT
+    assert cell(m, "c", 1) is MsgState.WORKING, "in progress: still outstanding, drawn working"
     assert m.snapshot()["c"]["num_ack_pending"] == 1
 
 
@@ -158,7 +168,7 @@ def test_filter_mismatch_and_num_pending_per_filter() -> None:
     assert m.snapshot()["all"]["num_pending"] == 4
     m.on_delivery("events.orders", ack("orders", 1, 1, 1, 1))
     m.on_delivery("events.orders", ack("orders", 1, 4, 2, 0))
-    assert [m.cell_state("orders", s) for s in range(1, 5)] == [
+    assert [cell(m, "orders", s) for s in range(1, 5)] == [
         MsgState.IN_FLIGHT,
         MsgState.FILTERED,
         MsgState.FILTERED,
@@ -173,8 +183,8 @@ def test_filter_skip_inferred_from_consecutive_consumer_sequences() -> None:
     assert m.snapshot()["orders"]["num_pending"] == 5, "unknown subjects count (never under)"
     m.on_delivery("events.orders", ack("orders", 1, 1, 1, 1))
     m.on_delivery("events.orders", ack("orders", 1, 4, 2, 0))
-    assert m.cell_state("orders", 2) is MsgState.FILTERED
-    assert m.cell_state("orders", 5) is MsgState.UNDELIVERED
+    assert cell(m, "orders", 2) is MsgState.FILTERED
+    assert cell(m, "orders", 5) is MsgState.UNDELIVERED
 
 
 def test_missed_deliveries_hold_the_floor_until_reconcile() -> None:
@@ -186,7 +196,8 @@ def test_missed_deliveries_hold_the_floor_until_reconcile() -> None:
     m.on_ack(ack("c", 1, 3, 3), AckKind.ACK)
     snap = m.snapshot()["c"]
     assert snap["ack_floor"] == 1 and snap["num_ack_pending"] == 1
-    assert m.cell_state("c", 2) is MsgState.UNKNOWN
+    # Rule 9: the first message above the floor cannot be acked (the floor would be higher).
+    assert cell(m, "c", 2) is MsgState.IN_FLIGHT
 
 
 def test_reconcile_takes_the_server_numbers_exactly() -> None:
@@ -202,7 +213,7 @@ def test_reconcile_takes_the_server_numbers_exactly() -> None:
         "num_redelivered": 1,
         "num_waiting": 1,
     }
-    m.apply_consumer_info(info)
+    reconcile.apply_consumer_info(m, info)
     snap = m.snapshot()["c"]
     assert {k: snap[k] for k in ("delivered", "ack_floor", "num_ack_pending")} == {
         "delivered": 3,
@@ -223,7 +234,7 @@ def test_running_reconcile_only_moves_forward() -> None:
         "delivered": {"stream_seq": 1, "consumer_seq": 1},
         "ack_floor": {"stream_seq": 0, "consumer_seq": 0},
     }
-    m.apply_consumer_info(stale, exact=False)
+    reconcile.apply_consumer_info(m, stale, exact=False)
     assert m.snapshot()["c"]["delivered"] == 3
 
 
@@ -235,16 +246,16 @@ def test_removed_from_the_stream() -> None:
     m.on_delivery("events.a", ack("c", 1, 1, 1, 1))
     m.on_ack(ack("c", 1, 1, 1), AckKind.ACK)
     assert m.removed(1), "acked by every interested consumer"
-    m.apply_stream_info(
-        {"config": {"retention": "interest"}, "state": {"first_seq": 3, "last_seq": 3}}
+    reconcile.apply_stream_info(
+        m, {"config": {"retention": "interest"}, "state": {"first_seq": 3, "last_seq": 3}}
     )
-    assert m.cell_state("c", 3) is MsgState.UNDELIVERED
+    assert cell(m, "c", 3) is MsgState.UNDELIVERED
     limits = model(("c", []))
     limits.on_published(10, "events.a")
-    limits.apply_stream_info(
-        {"config": {"retention": "limits"}, "state": {"first_seq": 8, "last_seq": 10}}
+    reconcile.apply_stream_info(
+        limits, {"config": {"retention": "limits"}, "state": {"first_seq": 8, "last_seq": 10}}
     )
-    assert limits.cell_state("c", 7) is MsgState.REMOVED
+    assert cell(limits, "c", 7) is MsgState.REMOVED
     assert limits.snapshot()["c"]["num_pending"] == 3
 
 
@@ -256,7 +267,7 @@ def test_max_deliveries_leaves_floor_and_redelivered_count() -> None:
     m.on_max_deliveries("c", 1)
     snap = m.snapshot()["c"]
     assert (snap["num_ack_pending"], snap["num_redelivered"], snap["ack_floor"]) == (0, 1, 0)
-    assert m.cell_state("c", 1) is MsgState.EXHAUSTED
+    assert cell(m, "c", 1) is MsgState.EXHAUSTED
 
 
 def test_ack_all_policy_acks_everything_below() -> None:
@@ -312,9 +323,11 @@ def test_overview_claims_only_what_consumer_info_implies() -> None:
     m.on_delivery("events.x", ack("c", 1, 1, 1))
     m.on_delivery("events.x", ack("c", 1, 2, 2))
     m.on_ack(ack("c", 1, 2, 2), AckKind.ACK)  # per-message detail: 2 acked, 1 in flight
-    m.apply_overview(overview_info((7, 8), (4, 4), np=3, nap=3, nrd=1))
-    states = [m.cell_state("c", s) for s in range(1, 11)]
-    assert states == [MsgState.ACKED] * 4 + [MsgState.UNKNOWN] * 3 + [MsgState.UNDELIVERED] * 3
+    reconcile.apply_overview(m, overview_info((7, 8), (4, 4), np=3, nap=3, nrd=1))
+    states = [cell(m, "c", s) for s in range(1, 11)]
+    # Three outstanding acks for the three messages between the floor and Last Delivered:
+    # every one of them is in flight.
+    assert states == [MsgState.ACKED] * 4 + [MsgState.IN_FLIGHT] * 3 + [MsgState.UNDELIVERED] * 3
     snap = m.snapshot()["c"]
     assert (snap["delivered"], snap["ack_floor"]) == (7, 4)
     assert (snap["num_pending"], snap["num_ack_pending"], snap["num_redelivered"]) == (3, 3, 1)
@@ -323,12 +336,47 @@ def test_overview_claims_only_what_consumer_info_implies() -> None:
 def test_overview_never_moves_the_cursors_back_and_errs_high_on_growth() -> None:
     m = model(("c", []))
     publish(m, *["events.x"] * 10)
-    m.apply_overview(overview_info((7, 7), (5, 5), np=3, nap=2))
-    m.apply_overview(overview_info((6, 6), (3, 3), np=4, nap=3))  # an older answer
+    reconcile.apply_overview(m, overview_info((7, 7), (5, 5), np=3, nap=2))
+    reconcile.apply_overview(m, overview_info((6, 6), (3, 3), np=4, nap=3))  # an older answer
     snap = m.snapshot()["c"]
     assert (snap["delivered"], snap["ack_floor"]) == (7, 5)
     assert snap["num_pending"] >= 3
-    m.apply_stream_info(
-        {"config": {"subjects": ["events.>"]}, "state": {"last_seq": 12}}, exact=False
+    reconcile.apply_stream_info(
+        m, {"config": {"subjects": ["events.>"]}, "state": {"last_seq": 12}}, exact=False
     )
     assert m.snapshot()["c"]["num_pending"] >= 5, "the stream grew: Unprocessed grows with it"
+
+
+def test_overview_with_fewer_outstanding_than_messages_says_unknown() -> None:
+    """Two outstanding acks among three messages: the first is in flight, the other two are
+    "delivered before the board watched" (the server cannot tell which one was acked)."""
+    m = model(("c", []))
+    publish(m, *["events.x"] * 10)
+    reconcile.apply_overview(m, overview_info((7, 7), (4, 4), np=3, nap=2))
+    states = [cell(m, "c", s) for s in range(4, 9)]
+    assert states == [
+        MsgState.ACKED,
+        MsgState.IN_FLIGHT,
+        MsgState.UNKNOWN,
+        MsgState.UNKNOWN,
+        MsgState.UNDELIVERED,
+    ]
+    reconcile.apply_overview(m, overview_info((7, 7), (4, 4), np=3, nap=1))
+    assert [cell(m, "c", s) for s in (5, 6, 7)] == [MsgState.IN_FLIGHT] + [MsgState.ACKED] * 2
+
+
+def test_an_ack_that_arrives_before_its_delivery_still_counts() -> None:
+    """Acks and deliveries reach the board on different subscriptions, each with its own
+    queue: under load the ack of a message can be handled before its delivery."""
+    m = model(("c", []))
+    publish(m, "events.a", "events.b")
+    m.on_ack(ack("c", 1, 1, 1), AckKind.ACK)  # before the delivery of 1
+    m.on_delivery("events.a", ack("c", 1, 1, 1, 1))
+    m.on_delivery("events.b", ack("c", 1, 2, 2, 0))
+    m.on_ack(ack("c", 1, 2, 2), AckKind.NAK)
+    m.on_ack(ack("c", 2, 2, 3), AckKind.ACK)  # the redelivery's ack before the redelivery
+    m.on_delivery("events.b", ack("c", 2, 2, 3, 0))
+    snap = m.snapshot()["c"]
+    assert (snap["ack_floor"], snap["num_ack_pending"]) == (2, 0)
+    assert [cell(m, "c", s) for s in (1, 2)] == [MsgState.ACKED, MsgState.ACKED]
+    assert m.consumers["c"].trace == {2: 2}
