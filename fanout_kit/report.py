@@ -24,6 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
+from .args import BadArgument
 from .topology import TopologyError, validate_name
 
 __all__ = ["COLUMNS", "ConsumerNumbers", "ConsumerTable", "consumer_numbers", "consumer_table"]
@@ -128,6 +129,23 @@ class ConsumerTable:
     @classmethod
     def of(cls, stream: str, numbers: Mapping[str, ConsumerNumbers]) -> ConsumerTable:
         return cls(stream, {name: n.cli() for name, n in numbers.items()})
+
+    def relabel(self, labels: Mapping[str, str]) -> ConsumerTable:
+        """The same numbers with some consumers shown under another name, rows sorted by the
+        names shown: an ephemeral consumer's random name as ``"dashboard"``, say, so the text
+        is the same on every run. ``labels`` maps names in the table to the names to show."""
+        if not isinstance(labels, Mapping):
+            raise BadArgument("labels", labels, "a dict of {name in the table: name to show}")
+        for name, label in labels.items():
+            if name not in self.rows:
+                raise BadArgument("labels", labels, f"keys among the table's {list(self.rows)}")
+            if not isinstance(label, str) or not label.strip():
+                raise BadArgument("labels", labels, "names to show as non-empty strings")
+        shown = [labels.get(name, name) for name in self.rows]
+        if len(set(shown)) != len(shown):
+            raise BadArgument("labels", labels, f"names that stay distinct, not {shown}")
+        rows = {labels.get(name, name): row for name, row in self.rows.items()}
+        return ConsumerTable(self.stream, {name: rows[name] for name in sorted(rows)})
 
     def __repr__(self) -> str:
         names = list(self.rows)
