@@ -17,13 +17,14 @@ deterministic; ``board.table()`` gives the same table from the board's model.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
+from .errors import KitTypeError, KitValueError
 from .topology import TopologyError, validate_name
 
 __all__ = ["COLUMNS", "ConsumerNumbers", "ConsumerTable", "consumer_numbers", "consumer_table"]
@@ -120,25 +121,49 @@ def consumer_numbers(info: ConsumerInfo) -> dict[str, int | str]:
 
 @dataclass(frozen=True)
 class ConsumerTable:
-    """Rows of consumer numbers; its repr is a fixed-width text table (stable for nbval)."""
+    """Rows of consumer numbers; its repr is a fixed-width text table (stable for nbval).
+
+    ``columns`` are the columns the text shows (all of :data:`COLUMNS` unless :meth:`without`
+    left some out); ``rows`` always hold every number.
+    """
 
     stream: str
     rows: dict[str, dict[str, int | str]]
+    columns: tuple[str, ...] = COLUMNS
 
     @classmethod
     def of(cls, stream: str, numbers: Mapping[str, ConsumerNumbers]) -> ConsumerTable:
         return cls(stream, {name: n.cli() for name, n in numbers.items()})
 
+    def without(self, *columns: str) -> ConsumerTable:
+        """The same table showing fewer columns, e.g. ``.without("Waiting Pulls")``: while
+        workers poll, a pull is parked at the server most of the time but not at every
+        instant, so that figure flickers and a saved output must not show it."""
+        for column in columns:
+            if not isinstance(column, str):
+                raise KitTypeError(
+                    f"columns: {column!r} is a {type(column).__name__}; each must be a column "
+                    f'name (a str). Fix: e.g. .without("Waiting Pulls").',
+                    param="columns",
+                )
+            if column not in COLUMNS:
+                raise KitValueError(
+                    f"columns: {column!r} is not a column; they are {list(COLUMNS)}. "
+                    'Fix: e.g. .without("Waiting Pulls").',
+                    param="columns",
+                )
+        return replace(self, columns=tuple(c for c in self.columns if c not in columns))
+
     def __repr__(self) -> str:
-        names = list(self.rows)
+        names, shown = list(self.rows), self.columns
         width = max([len("consumer"), *map(len, names)])
-        cols = [max([len(c), *(len(_cell(r[c])) for r in self.rows.values())]) for c in COLUMNS]
-        titles = (c.rjust(w) for c, w in zip(COLUMNS, cols, strict=True))
+        cols = [max([len(c), *(len(_cell(r[c])) for r in self.rows.values())]) for c in shown]
+        titles = (c.rjust(w) for c, w in zip(shown, cols, strict=True))
         head = "consumer".ljust(width) + "  " + "  ".join(titles)
         lines = [f"stream {self.stream}", head]
         for name in names:
             row = self.rows[name]
-            cells = (_cell(row[c]).rjust(w) for c, w in zip(COLUMNS, cols, strict=True))
+            cells = (_cell(row[c]).rjust(w) for c, w in zip(shown, cols, strict=True))
             lines.append(name.ljust(width) + "  " + "  ".join(cells))
         if not names:
             lines.append("(no consumers)")
