@@ -17,14 +17,14 @@ deterministic; ``board.table()`` gives the same table from the board's model.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
-from .errors import KitTypeError, KitValueError
+from .args import BadArgument
 from .topology import TopologyError, validate_name
 
 __all__ = ["COLUMNS", "ConsumerNumbers", "ConsumerTable", "consumer_numbers", "consumer_table"]
@@ -121,41 +121,25 @@ def consumer_numbers(info: ConsumerInfo) -> dict[str, int | str]:
 
 @dataclass(frozen=True)
 class ConsumerTable:
-    """Rows of consumer numbers; its repr is a fixed-width text table (stable for nbval).
-
-    ``columns`` are the columns the text shows (all of :data:`COLUMNS` unless :meth:`without`
-    left some out); ``rows`` always hold every number.
-    """
+    """Rows of consumer numbers; its repr is a fixed-width text table (stable for nbval)."""
 
     stream: str
     rows: dict[str, dict[str, int | str]]
-    columns: tuple[str, ...] = COLUMNS
 
     @classmethod
     def of(cls, stream: str, numbers: Mapping[str, ConsumerNumbers]) -> ConsumerTable:
         return cls(stream, {name: n.cli() for name, n in numbers.items()})
 
-    def without(self, *columns: str) -> ConsumerTable:
-        """The same table showing fewer columns, e.g. ``.without("Waiting Pulls")``: while
-        workers poll, a pull is parked at the server most of the time but not at every
-        instant, so that figure flickers and a saved output must not show it."""
-        for column in columns:
-            if not isinstance(column, str):
-                raise KitTypeError(
-                    f"columns: {column!r} is a {type(column).__name__}; each must be a column "
-                    f'name (a str). Fix: e.g. .without("Waiting Pulls").',
-                    param="columns",
-                )
-            if column not in COLUMNS:
-                raise KitValueError(
-                    f"columns: {column!r} is not a column; they are {list(COLUMNS)}. "
-                    'Fix: e.g. .without("Waiting Pulls").',
-                    param="columns",
-                )
-        return replace(self, columns=tuple(c for c in self.columns if c not in columns))
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns shown: all of :data:`COLUMNS` unless :meth:`without` left some out."""
+        if not self.rows:
+            return COLUMNS
+        return tuple(c for c in COLUMNS if any(c in row for row in self.rows.values()))
 
     def __repr__(self) -> str:
-        names, shown = list(self.rows), self.columns
+        names = list(self.rows)
+        shown = self.columns
         width = max([len("consumer"), *map(len, names)])
         cols = [max([len(c), *(len(_cell(r[c])) for r in self.rows.values())]) for c in shown]
         titles = (c.rjust(w) for c, w in zip(shown, cols, strict=True))
@@ -171,6 +155,19 @@ class ConsumerTable:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self))
+
+    def without(self, *columns: str) -> ConsumerTable:
+        """The same table without some columns, e.g. ``board.table().without("Waiting
+        Pulls")``: for a saved output that must not show a number that changes from moment
+        to moment (a running service's parked pull comes and goes as its fetches expire)."""
+        for column in columns:
+            if column not in COLUMNS:
+                raise BadArgument("columns", column, f"column names among {list(COLUMNS)}")
+        rows = {
+            name: {c: v for c, v in row.items() if c not in columns}
+            for name, row in self.rows.items()
+        }
+        return ConsumerTable(self.stream, rows)
 
 
 def _cell(value: int | str) -> str:
