@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -131,7 +132,12 @@ def _credentials_from_env() -> dict[str, Any]:
     return opts
 
 
-async def _reachable(servers: list[str], timeout: float) -> bool:
+async def _unreachable(servers: list[str], timeout: float) -> str | None:
+    """None once one of ``servers`` accepts a TCP connection; else why none did, in the
+    words of what happened: refused at once, no answer within ``timeout``, or the OS's reason
+    (a message that says "within 2 s" for a refusal that took a millisecond misleads)."""
+    silent = False
+    other: list[str] = []
     for server in servers:
         parts = urlsplit(server if "://" in server else f"nats://{server}")
         try:
@@ -139,13 +145,31 @@ async def _reachable(servers: list[str], timeout: float) -> bool:
                 asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222),
                 timeout,
             )
-        except (TimeoutError, OSError):
+        except TimeoutError:
+            silent = True
+            continue
+        except OSError as exc:
+            if not is_connection_refused(exc):
+                other.append(exc.strerror or type(exc).__name__)
             continue
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+        return None
+    if silent:
+        return f"nothing accepted a TCP connection within {timeout:g} s"
+    if other:
+        return f"nothing accepted a TCP connection ({other[0]})"
+    return "nothing accepts TCP connections there (connection refused)"
+
+
+def is_connection_refused(exc: OSError) -> bool:
+    """Connection refused, also when asyncio tried several addresses (``localhost``: ::1 and
+    127.0.0.1) and folded their refusals into one "Multiple exceptions" OSError."""
+    if isinstance(exc, ConnectionRefusedError):
         return True
-    return False
+    codes = re.findall(r"\[Errno (\d+)\]", str(exc))
+    return bool(codes) and all(int(c) == errno.ECONNREFUSED for c in codes)
 
 
 def _is_refusal(exc: BaseException) -> bool:
@@ -198,8 +222,9 @@ async def connect(
             scrub(f"Could not connect to NATS at {shown}: {reason}. {hint}", secrets)
         )
 
-    if not await _reachable(servers, timeout):
-        raise failure(f"nothing accepted a TCP connection within {timeout:g} s")
+    why = await _unreachable(servers, timeout)
+    if why is not None:
+        raise failure(why)
 
     seen: list[Exception] = []
     refusals: list[BaseException] = []

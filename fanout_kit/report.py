@@ -147,16 +147,24 @@ class ConsumerTable:
         rows = {labels.get(name, name): row for name, row in self.rows.items()}
         return ConsumerTable(self.stream, {name: rows[name] for name in sorted(rows)})
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns shown: all of :data:`COLUMNS` unless :meth:`without` left some out."""
+        if not self.rows:
+            return COLUMNS
+        return tuple(c for c in COLUMNS if any(c in row for row in self.rows.values()))
+
     def __repr__(self) -> str:
         names = list(self.rows)
+        shown = self.columns
         width = max([len("consumer"), *map(len, names)])
-        cols = [max([len(c), *(len(_cell(r[c])) for r in self.rows.values())]) for c in COLUMNS]
-        titles = (c.rjust(w) for c, w in zip(COLUMNS, cols, strict=True))
+        cols = [max([len(c), *(len(_cell(r[c])) for r in self.rows.values())]) for c in shown]
+        titles = (c.rjust(w) for c, w in zip(shown, cols, strict=True))
         head = "consumer".ljust(width) + "  " + "  ".join(titles)
         lines = [f"stream {self.stream}", head]
         for name in names:
             row = self.rows[name]
-            cells = (_cell(row[c]).rjust(w) for c, w in zip(COLUMNS, cols, strict=True))
+            cells = (_cell(row[c]).rjust(w) for c, w in zip(shown, cols, strict=True))
             lines.append(name.ljust(width) + "  " + "  ".join(cells))
         if not names:
             lines.append("(no consumers)")
@@ -164,6 +172,19 @@ class ConsumerTable:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self))
+
+    def without(self, *columns: str) -> ConsumerTable:
+        """The same table without some columns, e.g. ``board.table().without("Waiting
+        Pulls")``: for a saved output that must not show a number that changes from moment
+        to moment (a running service's parked pull comes and goes as its fetches expire)."""
+        for column in columns:
+            if column not in COLUMNS:
+                raise BadArgument("columns", column, f"column names among {list(COLUMNS)}")
+        rows = {
+            name: {c: v for c, v in row.items() if c not in columns}
+            for name, row in self.rows.items()
+        }
+        return ConsumerTable(self.stream, rows)
 
 
 def _cell(value: int | str) -> str:

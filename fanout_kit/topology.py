@@ -804,6 +804,11 @@ def _check_filters_match(
             )
 
 
+_POSITION = ("deliver_policy", "opt_start_seq", "opt_start_time")
+_RESETTABLE = ("all", "by_start_sequence", "by_start_time")
+"""Where a consumer starts, and the deliver policies whose position js.reset_consumer moves."""
+
+
 def _check_consumer_fixed(
     stream: str, durable: str, old: ConsumerConfig, wanted: Mapping[str, Any]
 ) -> None:
@@ -823,12 +828,21 @@ def _check_consumer_fixed(
             same = have == want
         if same:
             continue
+        move = ""
+        policy = _value(old.deliver_policy) or "all"
+        if key in _POSITION and policy in _RESETTABLE:
+            # Since 2.14 the position can move while the config stays (deliver new or last
+            # refuse a reset, 10204).
+            move = (
+                " To move only its position and keep its config: "
+                f"`await js.reset_consumer({stream!r}, {durable!r}, seq)` (nats-server 2.14+)."
+            )
         raise TopologyError(
             f"Consumer {durable!r} on stream {stream!r} exists with {key}={have!r}; you asked "
             f"for {key}={want!r}. The server fixes {key} when a consumer is created and refuses "
             f"to change it (error 10012). Fix: delete the consumer with "
             f"`await js.delete_consumer({stream!r}, {durable!r})` and run this again (it starts "
-            "over from the new position), or use a new durable name.",
+            f"over from the new position), or use a new durable name.{move}",
             field=key,
             err_code=10012,
         )

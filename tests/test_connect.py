@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import struct
@@ -49,6 +50,36 @@ async def test_unreachable_url_names_the_url_and_what_to_try(capfd) -> None:
     assert "unset NATS_URL" not in message, "advice about NATS_URL when it was not used"
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err
+
+
+async def test_a_refused_connection_says_refused_not_a_deadline() -> None:
+    with socket.socket() as s:  # bound, not listening: the OS refuses at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        for host in ("127.0.0.1", "localhost"):  # localhost: asyncio folds ::1 and 127.0.0.1
+            with pytest.raises(ConnectError) as info:
+                await fanout_kit.connect(f"nats://{host}:{port}", timeout=5)
+            message = str(info.value)
+            assert "(connection refused)" in message, message
+            assert "within" not in message, "a refusal is not a deadline"
+
+
+def test_refusals_folded_by_asyncio_are_refusals() -> None:
+    from fanout_kit.connect import is_connection_refused
+
+    refused, unroutable = errno.ECONNREFUSED, errno.EHOSTUNREACH
+    folded = OSError(
+        f"Multiple exceptions: [Errno {refused}] Connect call failed ('::1', 1, 0, 0), "
+        f"[Errno {refused}] Connect call failed ('127.0.0.1', 1)"
+    )
+    folded_mixed = OSError(
+        f"Multiple exceptions: [Errno {refused}] Connect call failed ('::1', 1, 0, 0), "
+        f"[Errno {unroutable}] Connect call failed ('10.0.0.1', 1)"
+    )
+    assert is_connection_refused(ConnectionRefusedError(refused, "Connection refused"))
+    assert is_connection_refused(folded)
+    assert not is_connection_refused(folded_mixed)
+    assert not is_connection_refused(OSError(unroutable, "No route to host"))
 
 
 async def test_unreachable_nats_url_blames_nats_url(monkeypatch) -> None:

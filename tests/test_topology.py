@@ -349,6 +349,8 @@ async def test_fixed_consumer_field_refused(js, stream, first, second, field) ->
         await ensure_consumer(js, stream, "audit", **second)
     assert_names(exc, field, "10012", f"js.delete_consumer({stream!r}, 'audit')")
     assert exc.value.err_code == 10012
+    moves = field != "replay_policy" and first.get("deliver_policy") not in ("new", "last")
+    assert (f"js.reset_consumer({stream!r}, 'audit', seq)" in str(exc.value)) is moves
     # Nothing changed on the server.
     info = await js.consumer_info(stream, "audit")
     assert info.config.deliver_policy == first.get("deliver_policy", "all")
