@@ -5,7 +5,6 @@ The helpers hide boilerplate, never the concept: what you get back are real nats
 
 from __future__ import annotations
 
-from .args import BadArgument
 from .audit import Audit, Received, audit
 from .blocking import run
 from .board import Board
@@ -13,7 +12,7 @@ from .classboard import class_board
 from .cluster import Cluster, ClusterNotReady, start_cluster
 from .connect import connect, kernel_server
 from .consume import ConsumeReport, drain, take
-from .errors import ConnectError, FanoutKitError, ServerStartError
+from .errors import BadArgument, ConnectError, FanoutKitError, ServerStartError
 from .events import Event, PublishError, PublishReport, demo_events, publish_events
 from .lag import LagRecorder, record_lag
 from .load import PublishRecord, publish_paced

@@ -33,10 +33,10 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo, StreamInfo
 from nats.js.errors import APIError
 
-from .args import BadArgument, check_seconds
 from .load import PublishRecord
 from .observe import AckKind, parse_ack_kind, parse_ack_subject, subject_matches
 from .topology import validate_name
+from .validate import bad_type, check_client, check_seconds
 from .waiting import WaitTimeout, wait_for
 
 __all__ = ["Audit", "ConsumerAudit", "Received", "audit", "seq_ranges"]
@@ -87,8 +87,7 @@ class Received:
     @classmethod
     async def tap(cls, nc: Client, stream: str) -> Received:
         """Start recording from ``$JS.ACK.<stream>.>`` on ``nc`` (a core subscription)."""
-        if not isinstance(nc, Client):
-            raise BadArgument("nc", nc, "a connected nats client: await fanout_kit.connect()")
+        check_client(nc, "nc")
         received = cls(stream)
         received._nc = nc
         received._sub = await nc.subscribe(f"$JS.ACK.{stream}.>", cb=received._on_ack)
@@ -329,19 +328,20 @@ async def audit(
     ``received`` heard from). Waits up to ``settle`` seconds for the wiretap to have seen
     every ack the server counts (each consumer's ack floor) before comparing.
     """
-    if not isinstance(nc, Client):
-        raise BadArgument("nc", nc, "a connected nats client: await fanout_kit.connect()")
+    check_client(nc, "nc")
     try:
         records = [record] if isinstance(record, PublishRecord) else list(record)
     except TypeError:
         records = []
     if not records or not all(isinstance(r, PublishRecord) for r in records):
-        raise BadArgument("record", record, "what publish_paced returned (or a list of those)")
+        fits = "what publish_paced returned (or a list of those)"
+        raise bad_type("record", record, fits, "await publish_paced(js, ...)")
     publishes = [p for r in records for p in r.publishes]
     if not isinstance(received, Received):
-        raise BadArgument("received", received, "a Received: await Received.tap(nc, stream)")
+        fits = "a Received, from Received.tap"
+        raise bad_type("received", received, fits, "await Received.tap(nc, stream)")
     name = validate_name(stream if stream is not None else received.stream, "stream")
-    limit = check_seconds("settle", settle, example="settle=5", zero=True)
+    limit = check_seconds(settle, "settle", "5", zero_ok=True)
     wanted = None if consumers is None else [validate_name(c, "consumer") for c in consumers]
 
     js = nc.jetstream()

@@ -176,7 +176,7 @@ def _is_loopback(host: str) -> bool:
 
 def check_host(host: object) -> str:
     """The address the classroom's client port listens on (an IP address or a host name)."""
-    text = check_str(host, "host", example="127.0.0.1").strip()
+    text = check_str(host, "host", example="'127.0.0.1'").strip()
     if any(c.isspace() for c in text) or "/" in text or "@" in text:
         raise KitValueError(
             f"host={host!r} is not an address to listen on. Fix: e.g. host='127.0.0.1' (this "

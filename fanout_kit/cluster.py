@@ -27,9 +27,9 @@ from typing import Any
 
 from nats.aio.client import Client
 
-from .args import BadArgument, check_count, check_seconds, check_text
 from .errors import FanoutKitError
 from .server import NatsServer, get_json, start_server
+from .validate import bad_type, bad_value, check_int, check_path, check_seconds, check_str
 from .waiting import WaitTimeout, wait_for
 
 __all__ = ["Cluster", "ClusterNotReady", "ClusterStart", "start_cluster"]
@@ -95,7 +95,11 @@ class Cluster:
 
     def _node(self, node: object) -> NatsServer:
         if not isinstance(node, str) or node not in self.nodes:
-            raise BadArgument("node", node, f"one of the node names {list(self.nodes)}")
+            fits = f"one of the node names {list(self.nodes)}"
+            example = repr(next(iter(self.nodes), "n1"))
+            if not isinstance(node, str):
+                raise bad_type("node", node, fits, example)
+            raise bad_value("node", node, fits, example, why="is not a node of this cluster")
         return self.nodes[node]
 
     async def _meta_view(self, seen: dict[str, str]) -> dict[str, Any] | None:
@@ -127,7 +131,7 @@ class Cluster:
 
         Raises :class:`ClusterNotReady` (not a bare timeout) naming what each node saw.
         """
-        limit = check_seconds("timeout", timeout, example="timeout=30")
+        limit = check_seconds(timeout, "timeout", "30")
         running = self.running
         quorum = len(self.nodes) // 2 + 1
         if len(running) < quorum:
@@ -155,8 +159,8 @@ class Cluster:
         Raises :class:`ClusterNotReady` if no running node leads it by then (an election
         still running, a lost quorum, or no such stream).
         """
-        check_text("stream", stream, example="'EVENTS'")
-        limit = check_seconds("timeout", timeout, example="timeout=10")
+        check_str(stream, "stream", example="'EVENTS'")
+        limit = check_seconds(timeout, "timeout", "10")
         seen: dict[str, str] = {}
 
         async def leading() -> str | None:
@@ -207,7 +211,7 @@ class Cluster:
         current again (see :meth:`wait_ready`).
         """
         srv = self._node(node)
-        limit = check_seconds("timeout", timeout, example="timeout=30")
+        limit = check_seconds(timeout, "timeout", "30")
         await srv.restart()
         if wait:
             await self.wait_ready(limit)
@@ -311,13 +315,11 @@ def start_cluster(
     Raises :class:`ClusterNotReady` if no meta leader appears within ``ready_timeout``
     seconds; whatever had started is stopped first, so no server is left behind.
     """
-    check_count("n", n, example="n=3 (an odd number: 3 or 5)", least=2)
-    if n > MAX_NODES:
-        raise BadArgument("n", n, f"at most {MAX_NODES} nodes on one machine, e.g. n=3")
-    check_text("name", name, example="name='fanout-kit'")
+    check_int(n, "n", low=2, high=MAX_NODES, example="3 (an odd number: 3 or 5)")
+    check_str(name, "name", example="'fanout-kit'")
     if any(c in name for c in " .*>\t/"):
-        raise BadArgument("name", name, "letters, digits, '-' and '_' only, e.g. 'fanout-kit'")
-    if store_dir is not None and not isinstance(store_dir, str | Path):
-        raise BadArgument("store_dir", store_dir, "a folder path (str or Path), or None")
-    timeout = check_seconds("ready_timeout", ready_timeout, example="ready_timeout=30")
+        raise bad_value("name", name, "letters, digits, '-' and '_' only", "'fanout-kit'")
+    if store_dir is not None:
+        check_path(store_dir, "store_dir", example="'cluster-store' (or None)")
+    timeout = check_seconds(ready_timeout, "ready_timeout", "30")
     return ClusterStart(n, name, store_dir, timeout)

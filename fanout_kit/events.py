@@ -434,7 +434,7 @@ def demo_events(
     check_int(seed, "seed", example="42")
     chosen = _check_kinds(kinds)
     for name, value in (("prefix", prefix), ("sensor_prefix", sensor_prefix)):
-        check_str(value, name, example="events" if name == "prefix" else "sensors")
+        check_str(value, name, example="'events'" if name == "prefix" else "'sensors'")
         if any(c in value for c in "*> \t") or "" in value.split("."):
             raise KitValueError(
                 f"{name}={value!r} is not a literal subject prefix (no wildcards, spaces or "

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 
-from .args import BadArgument, check_seconds
 from .load import PublishRecord
 from .topology import validate_name
+from .validate import bad_type, check_js, check_seconds
 
 __all__ = ["LagPlot", "LagRecorder", "LagSample", "record_lag"]
 
@@ -242,11 +242,9 @@ class LagRecorder:
     """Samples every consumer of ``stream`` every ``interval`` seconds (see :func:`record_lag`)."""
 
     def __init__(self, js: JetStreamContext, stream: str, *, interval: float = 1.0) -> None:
-        if not isinstance(js, JetStreamContext):
-            raise BadArgument("js", js, "a JetStream context: nc.jetstream()")
-        self.js = js
+        self.js = check_js(js)
         self.stream = validate_name(stream, "stream")
-        self.interval = check_seconds("interval", interval, example="interval=1.0")
+        self.interval = check_seconds(interval, "interval", "1.0")
         self.samples: list[LagSample] = []
         self.api_calls = 0
         """Consumer-list requests made so far (one per tick up to 256 consumers)."""
@@ -315,7 +313,8 @@ class LagRecorder:
     def plot(self, publishes: PublishRecord | None = None) -> LagPlot:
         """The figure of everything sampled so far; ``publishes`` adds its send rate."""
         if publishes is not None and not isinstance(publishes, PublishRecord):
-            raise BadArgument("publishes", publishes, "what publish_paced returned, or None")
+            fits = "what publish_paced returned, or None"
+            raise bad_type("publishes", publishes, fits, "await publish_paced(js, ...)")
         names = sorted({n for s in self.samples for n in s.lag})
         times = [s.t for s in self.samples]
         lag = {n: [s.lag.get(n, 0) for s in self.samples] for n in names}

@@ -49,6 +49,7 @@ __all__ = [
     "NatsServer",
     "find_server_binary",
     "get_json",
+    "kernel_server",
     "listening_addresses",
     "loopback_only",
     "monitor",
@@ -365,8 +366,6 @@ async def monitor(endpoint: str, *, url: str | None = None, **params: object) ->
             param="url",
         )
     if url is None:
-        from .connect import kernel_server
-
         url = (await kernel_server()).monitoring_url
     query = "&".join(
         f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in params.items()
@@ -753,7 +752,7 @@ def _stop_all_at_exit() -> None:
 def _check_name(name: object) -> str | None:
     if name is None:
         return None
-    check_str(name, "name", example="fanout-kit")
+    check_str(name, "name", example="'fanout-kit'")
     assert isinstance(name, str)
     if any(c.isspace() for c in name):
         raise KitValueError(
@@ -860,3 +859,18 @@ async def start_server(
             shutil.rmtree(made, ignore_errors=True)
         raise
     return server
+
+
+_kernel_server: NatsServer | None = None
+
+
+async def kernel_server() -> NatsServer:
+    """The bundled server private to this process, started on first use.
+
+    ``connect()`` uses it when neither a URL nor ``NATS_URL`` names a server, and
+    ``monitor()`` reads its monitoring port in the same case.
+    """
+    global _kernel_server
+    if _kernel_server is None or not _kernel_server.running:
+        _kernel_server = await start_server()
+    return _kernel_server

@@ -14,8 +14,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
-from .args import BadArgument, check_seconds, check_text
 from .errors import FanoutKitError
+from .validate import bad_type, check_seconds, check_str
 
 __all__ = ["WaitTimeout", "wait_for"]
 
@@ -86,12 +86,13 @@ async def wait_for(
     exception propagates at once.
     """
     if not callable(condition):
-        raise BadArgument("condition", condition, "a function (plain or async) to call")
-    limit = check_seconds("timeout", timeout, example="timeout=10")
-    check_text("what", what, example="what='the consumer to drain'")
+        fits = "a function (plain or async) to call"
+        raise bad_type("condition", condition, fits, "lambda: len(got) >= 10")
+    limit = check_seconds(timeout, "timeout", "10")
+    check_str(what, "what", example="'the consumer to drain'")
     kinds = ignore if isinstance(ignore, tuple) else (ignore,)
     if not all(isinstance(k, type) and issubclass(k, Exception) for k in kinds):
-        raise BadArgument("ignore", ignore, "an exception class or a tuple of them")
+        raise bad_type("ignore", ignore, "an exception class or a tuple of them", "KeyError")
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit

@@ -10,7 +10,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RetentionPolicy, StreamConfig
 
-from fanout_kit.args import BadArgument
+from fanout_kit import BadArgument
 from fanout_kit.audit import Received, audit, seq_ranges
 from fanout_kit.checks import forget_stream
 from fanout_kit.load import publish_paced
@@ -135,5 +135,5 @@ async def test_bad_arguments(
     call.update(args)
     with pytest.raises(BadArgument) as caught:
         await audit(**call)  # type: ignore[arg-type]
-    assert caught.value.parameter == parameter
+    assert caught.value.param == parameter
     await forget_stream(js, STREAM)

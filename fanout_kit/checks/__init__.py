@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
+from ..connect import client_of
 from ..errors import FanoutKitError
 from .exercise import CHECK_TIMEOUT, Checker, exercise
 from .learner import (
@@ -43,7 +43,6 @@ __all__ = [
     "NotAttempted",
     "Verdict",
     "call_learner",
-    "connection_of",
     "consume",
     "correct",
     "enum_value",
@@ -65,16 +64,6 @@ __all__ = [
 
 #: The pointer after a refusal the check cannot explain better: the server's text says it.
 READ_THE_MESSAGE = "Read the message: it names what it does not accept."
-
-
-def connection_of(js: JetStreamContext) -> Client:
-    """The NATS connection behind ``js``: checks tap ack and API subjects and flush on it.
-
-    nats-py keeps it private (``_nc``) and offers no accessor; this is the one place the kit
-    reads it, so a future public accessor changes one line.
-    """
-    nc: Client = js._nc
-    return nc
 
 
 def refusal(
@@ -186,7 +175,7 @@ async def consume(
             for msg in msgs:
                 got.append(msg)
                 await msg.ack()
-        await connection_of(js).flush()
+        await client_of(js).flush()
     finally:
         await sub.unsubscribe()
     return got

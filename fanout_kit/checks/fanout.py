@@ -12,10 +12,10 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
+from ..connect import client_of
 from ..observe import AckKind, parse_ack_kind, parse_ack_subject
 from . import (
     CheckResult,
-    connection_of,
     correct,
     enum_value,
     exercise,
@@ -66,7 +66,7 @@ class _AckTap:
 
     @classmethod
     async def start(cls, js: JetStreamContext) -> _AckTap:
-        nc = connection_of(js)
+        nc = client_of(js)
         sub = await nc.subscribe(f"$JS.ACK.{STREAM}.{BILLING}.>")
         await nc.flush()
         return cls(sub)
@@ -102,7 +102,7 @@ async def _settled(js: JetStreamContext, tap: _AckTap) -> ConsumerInfo:
     at most ``SETTLE`` seconds.
     """
     deadline = time.monotonic() + SETTLE
-    nc = connection_of(js)
+    nc = client_of(js)
     await nc.flush()
     await tap.read()
     info: ConsumerInfo = await js.consumer_info(STREAM, BILLING)

@@ -12,6 +12,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
+from ..connect import client_of
 from ..errors import FanoutKitError
 from ..observe import subject_matches
 from ..topology import TopologyError, validate_subject
@@ -19,7 +20,6 @@ from . import (
     CheckResult,
     LearnerFailed,
     call_learner,
-    connection_of,
     correct,
     exercise,
     forget_stream,
@@ -226,7 +226,7 @@ async def temp_alerts(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     assert republish is not None  # _config_hint said so
     src, dest = republish.src or ">", republish.dest or ">"
 
-    nc = connection_of(js)
+    nc = client_of(js)
     republished: list[Msg] = []
     received: list[Msg] = []
 

@@ -12,6 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import APIError, NotFoundError
 
+from ..connect import client_of
 from . import (
     READ_THE_MESSAGE,
     CheckResult,
@@ -19,7 +20,6 @@ from . import (
     LearnerTimedOut,
     Verdict,
     call_learner,
-    connection_of,
     correct,
     enum_value,
     exercise,
@@ -48,7 +48,7 @@ async def _consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
 
 async def _settled(js: JetStreamContext) -> ConsumerInfo:
     """Consumer info once fire-and-forget acks have landed (or after SETTLE seconds)."""
-    await connection_of(js).flush()
+    await client_of(js).flush()
     deadline = time.monotonic() + SETTLE
     info: ConsumerInfo = await js.consumer_info(STREAM, THUMBNAILER)
     while time.monotonic() < deadline and info.num_ack_pending:
