@@ -29,13 +29,13 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo, StreamInfo
 from nats.js.errors import APIError
 
+from .acks import AckKind, parse_ack_kind, parse_ack_subject
 from .load import PublishRecord
-from .observe import AckKind, parse_ack_kind, parse_ack_subject, subject_matches
-from .topology import validate_name
+from .subjects import filters_of, subject_matches
+from .topology import consumers_of, validate_name
 from .validate import bad_type, check_client, check_seconds
 from .waiting import WaitTimeout, wait_for
 
@@ -299,16 +299,6 @@ def _floor(info: ConsumerInfo) -> int:
     return info.ack_floor.stream_seq if info.ack_floor is not None else 0
 
 
-async def _all_consumers(js: JetStreamContext, stream: str) -> dict[str, ConsumerInfo]:
-    found: dict[str, ConsumerInfo] = {}
-    while True:
-        page = await js.consumers_info(stream, offset=len(found) or None)
-        for ci in page:
-            found[ci.name] = ci
-        if len(page) < 256 or not page:
-            return found
-
-
 async def audit(
     nc: Client,
     record: PublishRecord | Iterable[PublishRecord],
@@ -345,7 +335,7 @@ async def audit(
     wanted = None if consumers is None else [validate_name(c, "consumer") for c in consumers]
 
     js = nc.jetstream()
-    infos = await _all_consumers(js, name)
+    infos = await consumers_of(js, name)
     notes: list[str] = []
 
     def settled() -> bool:
@@ -390,9 +380,7 @@ async def audit(
         ci = infos.get(cname)
         if ci is not None:
             cfg = ci.config
-            filters = list(cfg.filter_subjects or []) or (
-                [cfg.filter_subject] if cfg.filter_subject else []
-            )
+            filters = filters_of(cfg)
             start = _start_seq(ci, got)
             cursor = _delivered(ci)
         else:

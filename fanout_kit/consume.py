@@ -23,8 +23,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from .acks import parse_ack_subject
 from .connect import client_of
-from .observe import parse_ack_subject
 from .topology import TopologyError, validate_name
 from .validate import check_bool, check_int, check_js, check_seconds
 

@@ -24,15 +24,13 @@ import time
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerInfo
 
 from .load import PublishRecord
-from .topology import validate_name
+from .topology import CONSUMER_PAGE, consumers_of, validate_name
 from .validate import bad_type, check_js, check_seconds
 
 __all__ = ["LagPlot", "LagRecorder", "LagSample", "record_lag"]
 
-PAGE = 256  # consumers per CONSUMER.LIST answer (the server's page size)
 # Mid-tone colours with enough contrast on white and on JupyterLab's dark background;
 # past eight consumers the dash pattern changes too.
 PALETTE = (
@@ -257,18 +255,10 @@ class LagRecorder:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def _consumers(self) -> list[ConsumerInfo]:
-        found: list[ConsumerInfo] = []
-        while True:
-            self.api_calls += 1
-            page = await self.js.consumers_info(self.stream, offset=len(found) or None)
-            found += page
-            if len(page) < PAGE:
-                return found
-
     async def sample(self) -> LagSample:
         """Take one sample now (one consumer-list request per 256 consumers)."""
-        infos = await self._consumers()
+        infos = list((await consumers_of(self.js, self.stream)).values())
+        self.api_calls += len(infos) // CONSUMER_PAGE + 1  # one request per page
         t = time.monotonic() - self._t0
         lag = {ci.name: ci.num_pending or 0 for ci in infos}
         ack_pending = {ci.name: ci.num_ack_pending or 0 for ci in infos}

@@ -24,7 +24,8 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
-from .topology import TopologyError, validate_name
+from .topology import TopologyError, consumers_of, validate_name
+from .validate import check_js
 
 __all__ = ["COLUMNS", "ConsumerNumbers", "ConsumerTable", "consumer_numbers", "consumer_table"]
 
@@ -157,15 +158,11 @@ async def consumer_table(
 ) -> ConsumerTable:
     """Read consumer info for ``names`` (default: every consumer of ``stream``, sorted).
 
-    One API call per named consumer, or a single consumer-list call for all of them. A missing
-    stream or consumer is a :class:`~fanout_kit.topology.TopologyError` naming it.
+    One API call per named consumer, or one consumer-list call per 256 consumers for all of
+    them. A missing stream or consumer is a :class:`~fanout_kit.topology.TopologyError`
+    naming it.
     """
-    if not isinstance(js, JetStreamContext):
-        raise TopologyError(
-            f"js must be a JetStream context (`nc.jetstream()`), got {type(js).__name__}. "
-            "Fix: `await consumer_table(nc.jetstream(), 'EVENTS')`.",
-            field="js",
-        )
+    check_js(js)
     validate_name(stream, "stream name")
     if isinstance(names, str):
         names = [names]
@@ -174,8 +171,8 @@ async def consumer_table(
         for name in names:
             validate_name(name, "consumer name")
     try:
-        if names is None:  # one API call for all of them
-            infos = {info.name: info for info in await js.consumers_info(stream)}
+        if names is None:  # one API call for all of them (up to 256)
+            infos = await consumers_of(js, stream)
             numbers = {n: ConsumerNumbers.from_info(infos[n]) for n in sorted(infos)}
         else:
             numbers = {

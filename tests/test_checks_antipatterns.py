@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy
 
-from fanout_kit.checks import antipatterns, forget_stream
+from fanout_kit import reset_streams
+from fanout_kit.checks import antipatterns
 
 from .conftest import assert_wrong
 from .solutions import load_solution
@@ -22,7 +23,7 @@ def _solution():  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 async def _clean(js):  # type: ignore[no-untyped-def]
     yield
-    await forget_stream(js, "EVENTS")
+    await reset_streams(js, "EVENTS")
 
 
 def _setup(stream=None, consumer=None):  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ import asyncio
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from fanout_kit import observe
 from fanout_kit.checks import consume, filters
 from fanout_kit.events import demo_events, publish_events
 
@@ -33,17 +32,6 @@ def _maker(**config):  # type: ignore[no-untyped-def]
         await js.add_consumer("EVENTS", ConsumerConfig(**config))
 
     return create
-
-
-def test_the_check_uses_the_kits_one_subject_matcher() -> None:
-    assert filters.subject_matches is observe.subject_matches
-    m = observe.subject_matches  # (subject, pattern)
-    assert m("events.order.created", "events.>")
-    assert m("events.payment.failed", "events.*.failed")
-    assert not m("events.payment.failed", "events.*")
-    assert not m("events.payment", "events.payment.>")
-    assert m("events.auth.login", "events.auth.login")
-    assert not m("events.auth.logout", "events.auth.login")
 
 
 WRONG = {

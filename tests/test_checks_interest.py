@@ -8,7 +8,8 @@ import asyncio
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy
 
-from fanout_kit.checks import forget_stream, interest
+from fanout_kit import reset_streams
+from fanout_kit.checks import interest
 
 from .conftest import assert_wrong
 from .solutions import load_solution
@@ -21,7 +22,7 @@ def _solution():  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 async def _clean(js):  # type: ignore[no-untyped-def]
     yield
-    await forget_stream(js, "INVOICES")
+    await reset_streams(js, "INVOICES")
 
 
 def _maker(  # type: ignore[no-untyped-def]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fanout_kit.checks import forget_stream, lag
+from fanout_kit import reset_streams
+from fanout_kit.checks import lag
 from fanout_kit.events import demo_events, publish_events
 
 from .conftest import assert_wrong, fresh_stream
@@ -17,7 +18,7 @@ async def _events(js):  # type: ignore[no-untyped-def]
     await fresh_stream(js)
     await publish_events(js, demo_events(30))
     yield
-    await forget_stream(js, "EVENTS")
+    await reset_streams(js, "EVENTS")
 
 
 async def _no_check_consumer(js) -> bool:  # type: ignore[no-untyped-def]

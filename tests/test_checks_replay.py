@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy, ReplayPolicy
 
-from fanout_kit.checks import forget_stream, replay
+from fanout_kit import reset_streams
+from fanout_kit.checks import replay
 from fanout_kit.events import demo_events, publish_events
 
 from .conftest import assert_wrong, fresh_stream
@@ -24,7 +25,7 @@ async def _events(js):  # type: ignore[no-untyped-def]
     await fresh_stream(js)
     await publish_events(js, demo_events(20))
     yield
-    await forget_stream(js, "EVENTS")
+    await reset_streams(js, "EVENTS")
 
 
 def _maker(start=lambda since: since, **config):  # type: ignore[no-untyped-def]

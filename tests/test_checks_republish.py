@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from nats.js.api import RePublish, StreamConfig
 
-from fanout_kit.checks import forget_stream, republish
+from fanout_kit import reset_streams
+from fanout_kit.checks import republish
 
 from .conftest import assert_wrong
 from .solutions import load_solution
@@ -20,7 +21,7 @@ def _solution():  # type: ignore[no-untyped-def]
 
 async def _delete(js, *names: str) -> None:  # type: ignore[no-untyped-def]
     for name in names:
-        await forget_stream(js, name)
+        await reset_streams(js, name)
 
 
 @pytest.fixture(autouse=True)

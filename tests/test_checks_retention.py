@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from nats.js.api import DiscardPolicy, RetentionPolicy
 
-from fanout_kit.checks import forget_stream, retention
+from fanout_kit import reset_streams
+from fanout_kit.checks import retention
 
 from .conftest import assert_wrong
 from .solutions import load_solution
@@ -19,7 +20,7 @@ def _solution():  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 async def _clean(js):  # type: ignore[no-untyped-def]
     yield
-    await forget_stream(js, "BOUNDED")
+    await reset_streams(js, "BOUNDED")
 
 
 def _maker(**overrides):  # type: ignore[no-untyped-def]

@@ -8,7 +8,8 @@ import asyncio
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from fanout_kit.checks import forget_stream, scaling
+from fanout_kit import reset_streams
+from fanout_kit.checks import scaling
 
 from .conftest import assert_wrong, fresh_stream
 from .solutions import load_solution
@@ -27,7 +28,7 @@ async def events(js):  # type: ignore[no-untyped-def]
     for i in range(EVENTS):
         await js.publish("events.order.created", f"order {i}".encode())
     yield
-    await forget_stream(js, "EVENTS")
+    await reset_streams(js, "EVENTS")
 
 
 def _learner(

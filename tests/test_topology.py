@@ -19,8 +19,6 @@ from fanout_kit.topology import (
     ensure_consumer,
     ensure_stream,
     reset_streams,
-    subjects_overlap,
-    validate_subject,
 )
 
 
@@ -54,45 +52,6 @@ def assert_names(exc: pytest.ExceptionInfo[TopologyError], field: str, *words: s
 def test_error_is_kit_error_and_value_error() -> None:
     assert issubclass(TopologyError, FanoutKitError)
     assert issubclass(TopologyError, ValueError)
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "expected"),
-    [
-        ("events.>", "events.order.created", True),
-        ("events.>", "events", False),
-        ("events.*", "events.order", True),
-        ("events.*", "events.order.created", False),
-        ("events.order.>", "events.user.>", False),
-        ("events.*.created", "events.order.*", True),
-        (">", "anything.at.all", True),
-        ("a.b", "a.b", True),
-        ("a.b", "a.b.c", False),
-        ("*.>", "a", False),
-        ("*.>", "a.b", True),
-    ],
-)
-def test_subjects_overlap(a: str, b: str, expected: bool) -> None:
-    assert subjects_overlap(a, b) is expected
-    assert subjects_overlap(b, a) is expected
-
-
-@pytest.mark.parametrize(
-    ("subject", "words"),
-    [
-        ("events..order", ["empty token"]),
-        ("events.>.x", ["last token"]),
-        ("events.ord*", ["whole"]),
-        ("events order", ["whitespace"]),
-        ("", ["non-empty"]),
-    ],
-)
-def test_validate_subject_rejects(subject: str, words: list[str]) -> None:
-    with pytest.raises(TopologyError) as exc:
-        validate_subject(subject, "filter_subject")
-    assert "filter_subject" in str(exc.value)
-    for word in words:
-        assert word in str(exc.value)
 
 
 # --------------------------------------------------------------------- stream validation

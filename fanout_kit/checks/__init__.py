@@ -15,11 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.api import StreamInfo
+from nats.js.api import ConsumerInfo, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
 from ..connect import client_of
 from ..errors import FanoutKitError
+from ..topology import enum_value
+from ..waiting import settle
 from .exercise import CHECK_TIMEOUT, Checker, exercise
 from .learner import (
     LEARNER_TIMEOUT,
@@ -45,17 +47,18 @@ __all__ = [
     "call_learner",
     "consume",
     "correct",
-    "enum_value",
     "exercise",
     "forget_consumer",
-    "forget_stream",
     "fresh_consumer",
+    "learner_consumer",
     "learner_raised",
+    "no_consumer",
     "no_setup_stream",
     "not_attempted",
     "push_consumer_hint",
     "refusal",
     "run_setup",
+    "settled_consumer",
     "starts_at_beginning",
     "where",
     "wrong",
@@ -110,11 +113,6 @@ def push_consumer_hint(name: str, stream: str, deliver_subject: str) -> CheckRes
     )
 
 
-def enum_value(value: Any) -> Any:
-    """A config field as a plain value: nats-py gives enums in some places, strings in others."""
-    return getattr(value, "value", value)
-
-
 def starts_at_beginning(config: Any, first_seq: int) -> bool:
     """True if a consumer with ``config`` starts at the first message of a stream whose
     first sequence is ``first_seq``: ``deliver_policy=all``, or a start sequence at or below
@@ -126,20 +124,58 @@ def starts_at_beginning(config: Any, first_seq: int) -> bool:
     return policy == "by_start_sequence" and (config.opt_start_seq or 0) <= max(first_seq, 1)
 
 
-async def forget_stream(js: JetStreamContext, name: str) -> None:
-    """Delete stream ``name`` if it exists (a missing stream is not an error)."""
-    try:
-        await js.delete_stream(name)
-    except NotFoundError:
-        pass
-
-
 async def forget_consumer(js: JetStreamContext, stream: str, name: str) -> None:
     """Delete consumer ``name`` of ``stream`` if it exists (a missing one is not an error)."""
     try:
         await js.delete_consumer(stream, name)
     except NotFoundError:
         pass
+
+
+async def learner_consumer(js: JetStreamContext, stream: str, name: str, fix: str) -> ConsumerInfo:
+    """The info of consumer ``name`` the learner's function was to create; a
+    :class:`Verdict` (there is none, and ``fix``) if it is missing."""
+    try:
+        info: ConsumerInfo = await js.consumer_info(stream, name)
+    except NotFoundError:
+        raise Verdict(no_consumer(stream, name, fix)) from None
+    return info
+
+
+def no_consumer(stream: str, name: str, fix: str, after: str = "your function ran") -> CheckResult:
+    """The hint when consumer ``name``, which the learner's code was to create, is missing."""
+    return wrong(
+        f"There is no consumer named {name!r} on {stream} after {after}.",
+        "`js.add_consumer(stream, ConsumerConfig(...))` creates a consumer; like every "
+        "JetStream call it only happens when awaited.",
+        fix,
+    )
+
+
+async def settled_consumer(
+    js: JetStreamContext,
+    stream: str,
+    durable: str,
+    done: Callable[[ConsumerInfo], bool],
+    timeout: float,
+) -> ConsumerInfo | None:
+    """The info of consumer ``durable`` once ``done(info)``, or as it is after ``timeout``
+    seconds (None if it does not exist then).
+
+    The learner's acks are fire-and-forget and the server applies them a moment later: each
+    read flushes the connection first (a ping, not an API request), then asks for the info.
+    """
+    nc = client_of(js)
+
+    async def read() -> ConsumerInfo | None:
+        await nc.flush()
+        try:
+            info: ConsumerInfo = await js.consumer_info(stream, durable)
+        except NotFoundError:
+            return None
+        return info
+
+    return await settle(read, lambda info: info is not None and done(info), timeout)
 
 
 async def consume(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,15 +13,15 @@ from nats.js.errors import APIError, NotFoundError
 
 from ..connect import client_of
 from ..errors import FanoutKitError
-from ..observe import subject_matches
-from ..topology import TopologyError, validate_subject
+from ..subjects import subject_matches
+from ..topology import TopologyError, reset_streams, validate_subject
+from ..waiting import WaitTimeout, wait_for
 from . import (
     CheckResult,
     LearnerFailed,
     call_learner,
     correct,
     exercise,
-    forget_stream,
     where,
     wrong,
 )
@@ -119,9 +118,9 @@ def _spy_subject(dest: str) -> str:
 
 
 async def _wait(pred: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred() and time.monotonic() < deadline:
-        await asyncio.sleep(0.005)
+    """Until ``pred()`` or ``timeout``: the check then judges what has arrived."""
+    with contextlib.suppress(WaitTimeout):
+        await wait_for(pred, timeout, "the republished messages")
 
 
 def _header(msg: Msg, name: str) -> str:
@@ -179,7 +178,7 @@ async def temp_alerts(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     subscriber on the learner's subject), publishes a known mix of readings and compares what
     arrived, where, and with which payload.
     """
-    await forget_stream(js, STREAM)
+    await reset_streams(js, STREAM)
     try:
         returned = await call_learner(learner, js)
     except LearnerFailed as failure:

@@ -8,7 +8,14 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
-from . import CheckResult, correct, enum_value, exercise, forget_stream, run_setup, wrong
+from ..topology import enum_value, reset_streams
+from . import (
+    CheckResult,
+    correct,
+    exercise,
+    run_setup,
+    wrong,
+)
 
 __all__ = ["BOUNDED_STREAM", "BOUNDED_SUBJECTS", "bounded_stream"]
 
@@ -39,7 +46,7 @@ async def bounded_stream(js: JetStreamContext, learner: Callable[..., Any]) -> C
     may have published into it) and publishes 101 messages to prove the 101st is refused.
     It leaves the stream in place for the learner to inspect.
     """
-    await forget_stream(js, BOUNDED_STREAM)
+    await reset_streams(js, BOUNDED_STREAM)
     hint = await run_setup(
         learner,
         js,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import APIError, NotFoundError
 
-from ..connect import client_of
+from ..topology import consumers_of, enum_value
 from . import (
     READ_THE_MESSAGE,
     CheckResult,
@@ -21,10 +20,11 @@ from . import (
     Verdict,
     call_learner,
     correct,
-    enum_value,
     exercise,
     forget_consumer,
+    no_consumer,
     refusal,
+    settled_consumer,
     wrong,
 )
 
@@ -39,21 +39,11 @@ LEARNER_TIMEOUT = 30.0  # seconds each worker may take
 SETTLE = 2.0  # seconds to let fire-and-forget acks reach the consumer's state
 
 
-async def _consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
-    try:
-        return {c.name: c for c in await js.consumers_info(STREAM)}
-    except NotFoundError:
-        return {}
-
-
 async def _settled(js: JetStreamContext) -> ConsumerInfo:
     """Consumer info once fire-and-forget acks have landed (or after SETTLE seconds)."""
-    await client_of(js).flush()
-    deadline = time.monotonic() + SETTLE
-    info: ConsumerInfo = await js.consumer_info(STREAM, THUMBNAILER)
-    while time.monotonic() < deadline and info.num_ack_pending:
-        await asyncio.sleep(0.02)
-        info = await js.consumer_info(STREAM, THUMBNAILER)
+    info = await settled_consumer(js, STREAM, THUMBNAILER, lambda i: not i.num_ack_pending, SETTLE)
+    if info is None:  # deleted by someone else while the check ran
+        raise Verdict(no_consumer(STREAM, THUMBNAILER, CONSUMER_FIX, after="your workers ran"))
     return info
 
 
@@ -163,11 +153,11 @@ async def shared_thumbnailer(js: JetStreamContext, learner: Callable[..., Any]) 
             )
         )
     await forget_consumer(js, STREAM, THUMBNAILER)
-    before = set(await _consumers(js))
+    before = set(await consumers_of(js, STREAM, missing_ok=True))
     try:
         return await _judge(js, learner, stream.state.messages, stream.state.last_seq, before)
     finally:
-        for name in set(await _consumers(js)) - before - {THUMBNAILER}:
+        for name in set(await consumers_of(js, STREAM, missing_ok=True)) - before - {THUMBNAILER}:
             await forget_consumer(js, STREAM, name)
 
 
@@ -195,7 +185,7 @@ async def _judge(
             return refusal(failure.exc, "a request", SAME_DURABLE)
         raise
 
-    after = await _consumers(js)
+    after = await consumers_of(js, STREAM, missing_ok=True)
     others = [after[name] for name in sorted(set(after) - before - {THUMBNAILER})]
     kinds = [c.config.durable_name or "(ephemeral)" for c in others]
     ephemeral = "(ephemeral)" in kinds
@@ -220,12 +210,7 @@ async def _judge(
                 "Consumer names are case-sensitive and must match exactly.",
                 f'`durable_name="{THUMBNAILER}"`',
             )
-        return wrong(
-            f"There is no consumer named {THUMBNAILER!r} on {STREAM} after your workers ran.",
-            "`js.add_consumer(stream, ConsumerConfig(...))` creates a consumer; like every "
-            "JetStream call it only happens when awaited.",
-            CONSUMER_FIX,
-        )
+        return no_consumer(STREAM, THUMBNAILER, CONSUMER_FIX, after="your workers ran")
 
     info = await _settled(js)
     config = info.config
