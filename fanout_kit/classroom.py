@@ -46,6 +46,7 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
+from . import processes
 from . import server as _server
 from .errors import KitValueError
 from .server import NatsServer, start_server
@@ -474,7 +475,6 @@ def serve(
 ) -> int:
     """``fanout-kit classroom``: start the classroom, write ``seats.json``, run until Ctrl-C
     (or SIGTERM), then stop the server. Prints no password, only where they are."""
-    import signal
     import sys
 
     seat_names(seats)  # every argument checked before anything starts or is written
@@ -498,13 +498,7 @@ def serve(
             limits=limits,
             instructor_limits=instructor_limits,
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except NotImplementedError:  # Windows: no signal handlers on the loop
-                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+        stop = processes.stop_on_signals()
         try:
             written = room.write_seats(out)
             kept = "kept" if store_dir is not None else "removed when the classroom stops"

@@ -20,10 +20,10 @@ import asyncio
 import atexit
 import shutil
 import tempfile
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from nats.aio.client import Client
 
@@ -38,10 +38,27 @@ READY_TIMEOUT = 30.0
 MAX_NODES = 9
 _PLACEHOLDER_ROUTE = "nats://127.0.0.1:0"  # port 0: a connection there is always refused
 _OWNED_STORES: set[Path] = set()
+T = TypeVar("T")
 
 
 class ClusterNotReady(FanoutKitError, TimeoutError):
     """The cluster (or one stream in it) has no leader within the time given."""
+
+
+async def _wait_or_explain(
+    condition: Callable[[], Awaitable[T | None]],
+    limit: float,
+    seen: dict[str, str],
+    explain: Callable[[str], str],
+) -> T:
+    """:func:`wait_for` ``condition``; on the deadline :class:`ClusterNotReady` with
+    ``explain(said)``, ``said`` being what each node reported last (``seen``, filled in by
+    ``condition``), or "" if none did."""
+    try:
+        return await wait_for(condition, limit, what="the cluster")
+    except WaitTimeout:
+        said = "; ".join(f"{k}: {v}" for k, v in sorted(seen.items()))
+        raise ClusterNotReady(explain(said)) from None
 
 
 @atexit.register
@@ -141,17 +158,17 @@ class Cluster:
                 "Restart a stopped node first: await cluster.restart('<name>')."
             )
         seen: dict[str, str] = {}
-        try:
-            return await wait_for(
-                lambda: self._meta_view(seen), limit, what=f"cluster {self.name}'s meta leader"
-            )
-        except WaitTimeout:
-            said = "; ".join(f"{k}: {v}" for k, v in sorted(seen.items())) or "nothing"
-            raise ClusterNotReady(
+        return await _wait_or_explain(
+            lambda: self._meta_view(seen),
+            limit,
+            seen,
+            lambda said: (
                 f"Cluster {self.name} not ready: no meta leader with every running node current "
-                f"after {limit:g} s (what the nodes said: {said}). Until there is one, stream "
-                "and consumer requests time out. Pass a larger timeout= on a busy machine."
-            ) from None
+                f"after {limit:g} s (what the nodes said: {said or 'nothing'}). Until there is "
+                "one, stream and consumer requests time out. Pass a larger timeout= on a busy "
+                "machine."
+            ),
+        )
 
     async def leader(self, stream: str, *, timeout: float = 10.0) -> str:
         """The name of the node leading ``stream``, waiting up to ``timeout`` s for one.
@@ -185,15 +202,16 @@ class Cluster:
                     return name
             return None
 
-        try:
-            return await wait_for(leading, limit, what=f"a leader for stream {stream}")
-        except WaitTimeout:
-            said = "; ".join(f"{k}: {v}" for k, v in sorted(seen.items())) or "no node running"
-            raise ClusterNotReady(
+        return await _wait_or_explain(
+            leading,
+            limit,
+            seen,
+            lambda said: (
                 f"Stream {stream} has no leader on cluster {self.name} after {limit:g} s "
-                f"({said}). An election takes a few seconds; without a quorum of its replicas "
-                "running there is none, and publishes to it fail."
-            ) from None
+                f"({said or 'no node running'}). An election takes a few seconds; without a "
+                "quorum of its replicas running there is none, and publishes to it fail."
+            ),
+        )
 
     def kill(self, node: str) -> None:
         """SIGKILL ``node`` (a power cut: no goodbye to the cluster) and reap it.

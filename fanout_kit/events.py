@@ -710,6 +710,19 @@ async def _publish(
         # One deadline for the whole run, pushed forward every 256 acks: "acks stopped coming
         # for `timeout` seconds" without a timer per message (that would cost ~10% speed).
         async with asyncio.timeout_at(loop.time() + timeout) as deadline:
+
+            async def settle_oldest() -> None:
+                """Wait for the oldest ack in flight (raising what the server said)."""
+                nonlocal settled
+                oldest = futures[settled]
+                if not oldest.done():
+                    await oldest
+                oldest.result()
+                settled += 1
+                done[0] = settled
+                if not settled & 255:
+                    deadline.reschedule(loop.time() + timeout)
+
             for ev in events:
                 if msg_ids:
                     fut = await publish(
@@ -719,23 +732,9 @@ async def _publish(
                     fut = await publish(ev.subject, ev.payload)
                 futures.append(fut)
                 if len(futures) - settled >= window:
-                    oldest = futures[settled]
-                    if not oldest.done():
-                        await oldest
-                    oldest.result()
-                    settled += 1
-                    done[0] = settled
-                    if not settled & 255:
-                        deadline.reschedule(loop.time() + timeout)
+                    await settle_oldest()
             while settled < len(futures):
-                oldest = futures[settled]
-                if not oldest.done():
-                    await oldest
-                oldest.result()
-                settled += 1
-                done[0] = settled
-                if not settled & 255:
-                    deadline.reschedule(loop.time() + timeout)
+                await settle_oldest()
     except NoStreamResponseError:
         ev = events[settled]
         raise PublishError(

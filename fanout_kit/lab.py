@@ -46,7 +46,6 @@ from typing import Any
 
 from . import processes
 from .errors import FanoutKitError
-from .server import _pid_alive
 from .session import (
     STORE,
     SessionServer,
@@ -363,7 +362,7 @@ def _private_dir() -> Path:
     parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     for old in parent.glob("fanout-kit-lab-*"):
         pid = old.name.split("-")[3] if old.name.count("-") >= 4 else ""
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not processes.pid_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(prefix=f"fanout-kit-lab-{os.getpid()}-", dir=parent))
     os.chmod(folder, 0o700)

@@ -20,6 +20,7 @@ probe the code asks, so tests can exercise each OS's path on this machine.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -41,6 +42,7 @@ __all__ = [
     "platform",
     "protect",
     "spawn_options",
+    "stop_on_signals",
 ]
 
 # prctl(2) option: deliver a signal to this process when its parent (thread) dies.
@@ -107,6 +109,20 @@ def die_with_parent_hook(sig: int | None = None) -> Callable[[], None] | None:
         prctl(PR_SET_PDEATHSIG, chosen, 0, 0, 0)
 
     return arm
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM, for a foreground command (``fanout-kit server``,
+    ``classroom``) that stops its servers in order before it exits. Call it on the running
+    loop; where the loop takes no signal handlers (Windows), plain ones hand the signal over."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except NotImplementedError:
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    return stop
 
 
 def spawn_options() -> dict[str, Any]:

@@ -181,10 +181,6 @@ def _write_private(path: Path, text: str) -> None:
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fanout-kit-spawner")
 
 
-def _pid_alive(pid: int) -> bool:
-    return processes.pid_alive(pid)
-
-
 def _is_our_server(pid: int, run_dir: Path, binary: str) -> bool:
     """True only for a live nats-server started from ``binary`` with this run dir."""
     args = processes.args_of(pid)
@@ -211,13 +207,13 @@ def reap_leftovers() -> list[int]:
             binary = str(record["binary"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if _pid_alive(owner):
+        if processes.pid_alive(owner):
             continue
-        if _pid_alive(pid) and _is_our_server(pid, run_dir, binary):
+        if processes.pid_alive(pid) and _is_our_server(pid, run_dir, binary):
             processes.kill_pid(pid)
             reaped.append(pid)
             deadline = time.monotonic() + STOP_TIMEOUT
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while processes.pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.01)
         shutil.rmtree(run_dir, ignore_errors=True)
     return reaped
@@ -685,7 +681,7 @@ async def _lock_store(store: Path) -> int:
 def _orphaned(holder_text: str) -> bool:
     """True when the lock holder recorded in the lock file has an owner that is gone."""
     try:
-        return not _pid_alive(int(json.loads(holder_text)["owner_pid"]))
+        return not processes.pid_alive(int(json.loads(holder_text)["owner_pid"]))
     except (ValueError, KeyError, TypeError):
         return False
 
@@ -707,13 +703,13 @@ def _holder_message(store: Path, holder_text: str) -> str:
             f"The JetStream store {store} is in use: a kit server is starting on it in process "
             f"{owner}. {fix}"
         )
-    args = processes.args_of(server) if _pid_alive(server) else []
+    args = processes.args_of(server) if processes.pid_alive(server) else []
     if args is None or (args and f"-sd {store}" in " ".join(args)):
         return (
             f"The JetStream store {store} is already used by a running kit server: nats-server "
             f"pid {server} at {url} (started by process {owner}). {fix}"
         )
-    if _pid_alive(owner):
+    if processes.pid_alive(owner):
         return (
             f"The JetStream store {store} belongs to a kit server whose nats-server (pid {server},"
             f" {url}) is not running now: it was stopped or killed. Its owner, process {owner}, "

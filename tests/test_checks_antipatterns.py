@@ -133,7 +133,7 @@ async def test_missing_stream_is_explained(js) -> None:  # type: ignore[no-untyp
         return None
 
     result = await antipatterns.fix_billing(js, nothing)
-    assert_wrong(result, ["no EVENTS stream"])
+    assert_wrong(result, ["no stream named 'EVENTS'", "deletes EVENTS before"])
 
 
 async def test_the_check_replaces_an_earlier_events_stream(js) -> None:  # type: ignore[no-untyped-def]

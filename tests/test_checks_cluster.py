@@ -72,7 +72,7 @@ async def test_missing_stream_is_explained(cjs) -> None:  # type: ignore[no-unty
         js.add_stream(name="ORDERS_R3", subjects=["orders.>"], num_replicas=3).close()
 
     result = await cluster.orders_r3(cjs, forgot_await)
-    assert_wrong(result, ["no stream named ORDERS_R3"])
+    assert_wrong(result, ["no stream named 'ORDERS_R3'"])
 
 
 async def test_server_refusal_is_reported(cjs) -> None:  # type: ignore[no-untyped-def]

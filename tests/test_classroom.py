@@ -23,7 +23,7 @@ from fanout_kit.checks import welcome
 from fanout_kit.classboard import ClassModel
 from fanout_kit.classroom import Classroom, Limits, flush_reports, start_classroom
 from fanout_kit.errors import ConnectError, KitTypeError, KitValueError
-from fanout_kit.server import _pid_alive
+from fanout_kit.processes import pid_alive
 
 from .conftest import async_wait_until, wait_until
 from .labutil import BIN
@@ -38,7 +38,7 @@ def room() -> Iterator[Classroom]:
     started = asyncio.run(start_classroom(3, limits=Limits(streams=3, consumers=8)))
     yield started
     asyncio.run(started.stop())
-    assert not _pid_alive(started.server.pid)
+    assert not pid_alive(started.server.pid)
     assert not started.server.store_dir.exists(), "a classroom's own store goes with it"
 
 

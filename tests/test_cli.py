@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import fanout_kit
-from fanout_kit.server import _pid_alive
+from fanout_kit.processes import pid_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "fanout-kit")
@@ -54,7 +54,7 @@ def test_server_runs_in_the_foreground_until_ctrl_c() -> None:
     assert asyncio.run(roundtrip())
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
-    assert not _pid_alive(pid)
+    assert not pid_alive(pid)
 
 
 def test_server_on_a_store_in_use_says_which_server_has_it(tmp_path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from fanout_kit import lab, processes, progress
-from fanout_kit.server import _pid_alive
+from fanout_kit.processes import pid_alive
 
 from .conftest import wait_until
 from .labutil import ROOT, Lab, free_port, run_in_kernel
@@ -191,7 +191,7 @@ async def test_the_lab_as_on_macos_stops_everything(tmp_path) -> None:
         if lab_.proc.poll() is None:
             lab_.proc.kill()
     for pid in (server_pid, kernel, stubborn):  # the stubborn child: found through `ps`
-        wait_until(lambda pid=pid: not _pid_alive(pid), timeout=30, what=f"pid {pid} to end")
+        wait_until(lambda pid=pid: not pid_alive(pid), timeout=30, what=f"pid {pid} to end")
     assert "nats-server stopped" in lab_.output()
 
 
@@ -216,7 +216,7 @@ async def test_sigkill_of_the_lab_as_on_macos_leaves_nothing(tmp_path) -> None:
             (jupyter[0], "JupyterLab"),
             (kernel, "kernel"),
         ):
-            wait_until(lambda pid=pid: not _pid_alive(pid), timeout=30, what=f"{what} to end")
+            wait_until(lambda pid=pid: not pid_alive(pid), timeout=30, what=f"{what} to end")
     finally:
         if lab_.proc.poll() is None:
             lab_.proc.kill()

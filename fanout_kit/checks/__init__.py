@@ -52,8 +52,10 @@ __all__ = [
     "fresh_consumer",
     "learner_consumer",
     "learner_raised",
+    "learner_stream",
     "no_consumer",
     "no_setup_stream",
+    "no_stream",
     "not_attempted",
     "push_consumer_hint",
     "refusal",
@@ -139,6 +141,29 @@ async def learner_consumer(js: JetStreamContext, stream: str, name: str, fix: st
         info: ConsumerInfo = await js.consumer_info(stream, name)
     except NotFoundError:
         raise Verdict(no_consumer(stream, name, fix)) from None
+    return info
+
+
+def no_stream(name: str, fix: str, *, also: str = "", note: str = "") -> CheckResult:
+    """The hint when stream ``name``, which the learner's code was to create, is missing;
+    ``also`` ends the symptom (what they made instead), ``note`` ends the concept."""
+    return wrong(
+        f"There is no stream named {name!r} after your function ran{also}.",
+        "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
+        f"happens when awaited. The name is case-sensitive.{note}",
+        fix,
+    )
+
+
+async def learner_stream(
+    js: JetStreamContext, name: str, fix: str, *, note: str = ""
+) -> StreamInfo:
+    """The info of stream ``name`` the learner's function was to create; a :class:`Verdict`
+    (:func:`no_stream`) if it is missing."""
+    try:
+        info: StreamInfo = await js.stream_info(name)
+    except NotFoundError:
+        raise Verdict(no_stream(name, fix, note=note)) from None
     return info
 
 

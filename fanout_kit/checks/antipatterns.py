@@ -15,6 +15,7 @@ from . import (
     CheckResult,
     correct,
     exercise,
+    learner_stream,
     no_consumer,
     run_setup,
     wrong,
@@ -210,15 +211,8 @@ async def fix_billing(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     hint = await run_setup(learner, js, what="your setup", failed="Your setup failed")
     if hint is not None:
         return hint
-    try:
-        stream = await js.stream_info(STREAM)
-    except NotFoundError:
-        return wrong(
-            f"There is no {STREAM} stream after your function ran.",
-            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
-            "happens when awaited. The check deletes EVENTS before calling your function.",
-            STREAM_CALL,
-        )
+    note = f" The check deletes {STREAM} before calling your function."
+    stream = await learner_stream(js, STREAM, STREAM_CALL, note=note)
     hint = _stream_hint(stream.config)
     if hint is not None:
         return hint

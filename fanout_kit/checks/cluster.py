@@ -8,12 +8,13 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
-from ..topology import enum_value, reset_streams
+from ..topology import consumers_of, enum_value, reset_streams
 from ..waiting import settle
 from . import (
     CheckResult,
     correct,
     exercise,
+    learner_stream,
     refusal,
     run_setup,
     where,
@@ -154,22 +155,14 @@ async def orders_r3(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
     )
     if hint is not None:
         return hint
-    try:
-        info = await js.stream_info(STREAM)
-    except NotFoundError:
-        return wrong(
-            f"There is no stream named {STREAM} after your function ran.",
-            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
-            "happens when awaited.",
-            f"`await {SOLUTION}`",
-        )
+    info = await learner_stream(js, STREAM, f"`await {SOLUTION}`")
     hint = _stream_hint(info.config)
     if hint is not None:
         return hint
     try:
         consumer = await js.consumer_info(STREAM, DURABLE)
     except NotFoundError:
-        names = sorted(c.name for c in await js.consumers_info(STREAM))
+        names = sorted(await consumers_of(js, STREAM))
         return wrong(
             f"{STREAM} has no consumer named {DURABLE!r} (it has {names or 'none'}).",
             "`js.add_consumer(stream, ConsumerConfig(...))` creates a consumer; names are "

@@ -18,6 +18,7 @@ from . import (
     call_learner,
     correct,
     exercise,
+    no_stream,
     refusal,
     wrong,
 )
@@ -128,13 +129,11 @@ async def invoices_kept_for_both(js: JetStreamContext, learner: Callable[..., An
     if refused is not None:
         return refusal(refused, "a request")
     if info is None:
-        return wrong(
-            f"There is no stream named {STREAM!r} after your function ran.",
-            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
-            "happens when awaited. The name is case-sensitive.",
+        fix = (
             f'`await js.add_stream(name="{STREAM}", subjects=["invoices.>"], '
-            "retention=RetentionPolicy.INTEREST)`",
+            "retention=RetentionPolicy.INTEREST)`"
         )
+        return no_stream(STREAM, fix)
     subjects = list(info.config.subjects or [])
     if subjects != SUBJECTS:
         return wrong(

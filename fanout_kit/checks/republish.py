@@ -22,6 +22,7 @@ from . import (
     call_learner,
     correct,
     exercise,
+    no_stream,
     where,
     wrong,
 )
@@ -208,13 +209,11 @@ async def temp_alerts(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     except NotFoundError:
         other = await _owner(js)
         made = f" (you created {other!r} on those subjects instead)" if other else ""
-        return wrong(
-            f"There is no stream named {STREAM!r} after your function ran{made}.",
-            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
-            "happens when awaited. The name is case-sensitive.",
+        fix = (
             f"`await js.add_stream(StreamConfig(name={STREAM!r}, subjects=['sensors.>'], "
-            f"republish={SOLUTION}))`",
+            f"republish={SOLUTION}))`"
         )
+        return no_stream(STREAM, fix, also=made)
     hint = _config_hint(info.config)
     if hint is not None:
         return hint
