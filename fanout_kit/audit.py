@@ -188,7 +188,7 @@ class Audit:
             not c.not_yet_delivered and not c.not_acked for c in self.consumers.values()
         )
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[dict[str, str | int]]:
         """One dict per consumer: the table's numbers."""
         return [
             {

@@ -611,7 +611,7 @@ def _show_bar(total: int, description: str) -> Any:
     from IPython.display import display
 
     bar = ipywidgets.IntProgress(value=0, min=0, max=total, description=description)
-    display(bar)  # type: ignore[no-untyped-call]
+    display(bar)  # type: ignore[no-untyped-call]  # IPython's display() has no annotations
     return bar
 
 

@@ -163,17 +163,16 @@ def _locked(f: IO[bytes], *, exclusive: bool) -> Iterator[None]:
     imported until here, so the kit imports everywhere."""
     fd = f.fileno()
     if processes.platform() == "win32":
-        import msvcrt
-
+        locks = processes.msvcrt()
         where = f.tell()
         os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined,unused-ignore]
+        locks.locking(fd, locks.LK_LOCK, 1)
         f.seek(where)
         try:
             yield
         finally:
             os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+            locks.locking(fd, locks.LK_UNLCK, 1)
         return
     import fcntl
 

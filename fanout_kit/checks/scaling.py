@@ -115,8 +115,9 @@ async def _run_workers(js: JetStreamContext, learner: Callable[..., Any]) -> lis
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            failed = task.exception() if task.done() and not task.cancelled() else None
+            if failed is not None:
+                raise failed
         return [t.result() for t in tasks]
     finally:
         for task in tasks:
