@@ -238,12 +238,30 @@ def test_a_server_started_from_a_short_lived_thread_outlives_the_thread() -> Non
     own, so a server started via asyncio.to_thread or an executor keeps running."""
     import threading
 
-    started: list[fanout_kit.NatsServer] = []
-    worker = threading.Thread(target=lambda: started.append(fanout_kit.run(start_server())))
+    started: list[tuple[int, fanout_kit.NatsServer]] = []
+
+    def start() -> None:
+        started.append((threading.get_native_id(), fanout_kit.run(start_server())))
+
+    worker = threading.Thread(target=start)
     worker.start()
     worker.join()
-    server = started[0]
+    tid, server = started[0]
     try:
+        # join() returns once Python is done with the thread; the OS thread, whose exit is
+        # what fires a parent-death signal, ends a moment later: wait until it is gone.
+        thread = Path(f"/proc/self/task/{tid}")
+        wait_until(lambda: not thread.exists(), what=f"thread {tid} to end")
+
+        async def serves() -> bool:
+            nc = await fanout_kit.connect(server.url)
+            try:
+                await nc.jetstream().account_info()
+            finally:
+                await nc.close()
+            return True
+
+        assert fanout_kit.run(serves())  # a full round trip, after the thread ended
         assert pid_alive(server.pid) and server.running
     finally:
         fanout_kit.run(server.stop())
@@ -416,6 +434,20 @@ class FakeKernel32:
         return 1
 
 
+class FakeWindows(processes.WindowsApi):
+    """The kit's Windows calls, answered by :class:`FakeKernel32` (no job made yet)."""
+
+    def __init__(self, kernel32: FakeKernel32) -> None:
+        super().__init__()
+        self.fake = kernel32
+
+    def kernel32(self) -> FakeKernel32:
+        return self.fake
+
+    def last_error(self) -> int:
+        return 87  # ERROR_INVALID_PARAMETER
+
+
 def real_alive(pid: int) -> bool:
     """This machine's answer, whatever the platform probe says."""
     try:
@@ -453,9 +485,7 @@ def windows(monkeypatch, tmp_path) -> tuple[FakeKernel32, FakeMsvcrt]:
     real_options = processes.spawn_options
     binary = find_server_binary()  # Linux's binary: this machine cannot run nats-server.exe
     monkeypatch.setattr(processes, "platform", lambda: "win32")
-    monkeypatch.setattr(processes, "_kernel32", lambda: kernel32)
-    monkeypatch.setattr(processes, "_last_error", lambda: 87)  # ERROR_INVALID_PARAMETER
-    monkeypatch.setattr(processes, "_windows_job", None)
+    monkeypatch.setattr(processes, "WINDOWS", FakeWindows(kernel32))
     monkeypatch.setitem(sys.modules, "fcntl", None)
     monkeypatch.setitem(sys.modules, "msvcrt", msvcrt)
     monkeypatch.delattr(os, "getuid")
