@@ -39,7 +39,7 @@ async def nc(server: NatsServer) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-async def js(nc: Client):  # type: ignore[no-untyped-def]
+async def js(nc: Client):
     return nc.jetstream()
 
 

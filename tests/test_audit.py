@@ -133,6 +133,6 @@ async def test_bad_arguments(
     call: dict[str, object] = {"nc": nc, "record": record, "received": Received(STREAM)}
     call.update(args)
     with pytest.raises(BadArgument) as caught:
-        await audit(**call)  # type: ignore[arg-type]
+        await audit(**call)
     assert caught.value.param == parameter
     await reset_streams(js, STREAM)

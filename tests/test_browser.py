@@ -103,12 +103,12 @@ NO_CELL_RUNNING = """() => ![...document.querySelectorAll('.jp-InputPrompt')]
     .some(p => p.textContent.includes('*'))"""
 
 
-def _server_numbers(lab) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+def _server_numbers(lab) -> dict[str, dict[str, int]]:
     import json
     import re
     import urllib.request
 
-    monitoring = re.search(r"monitoring (http://\S+),", lab.output()).group(1)  # type: ignore[union-attr]
+    monitoring = re.search(r"monitoring (http://\S+),", lab.output()).group(1)
     with urllib.request.urlopen(f"{monitoring}/jsz?consumers=true", timeout=5) as resp:
         jsz = json.loads(resp.read())
     out: dict[str, dict[str, int]] = {}

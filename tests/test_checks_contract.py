@@ -317,7 +317,7 @@ async def test_a_name_lost_in_a_kernel_restart_is_explained(case: Any) -> None:
     _, lesson, check, js = case
 
     def body(*args: Any) -> Any:
-        return setup_cells_result  # type: ignore[name-defined]  # noqa: F821
+        return setup_cells_result  # noqa: F821
 
     result = await check(js, _like_solution(lesson, body))
     assert result.status == "wrong", result

@@ -79,7 +79,7 @@ def test_server_runs_in_the_foreground_until_ctrl_c() -> None:
     proc = subprocess.Popen([CLI, "server"], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     lines = [proc.stdout.readline() for _ in range(3)]
-    pid = int(re.search(r"pid (\d+)", lines[0]).group(1))  # type: ignore[union-attr]
+    pid = int(re.search(r"pid (\d+)", lines[0]).group(1))
     url = lines[1].split()[-1]
     assert url.startswith("nats://127.0.0.1:")
 

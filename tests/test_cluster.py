@@ -120,5 +120,5 @@ def test_bad_arguments_are_refused_before_anything_starts(
     kwargs: dict[str, object], parameter: str
 ) -> None:
     with pytest.raises(BadArgument) as caught:
-        start_cluster(**kwargs)  # type: ignore[arg-type]
+        start_cluster(**kwargs)
     assert caught.value.param == parameter

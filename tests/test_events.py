@@ -132,7 +132,7 @@ def test_generator_validation(kwargs: dict, error: type, param: str, words: list
     with pytest.raises(error) as exc:
         demo_events(**kwargs)
     assert isinstance(exc.value, FanoutKitError)
-    assert exc.value.param == param  # type: ignore[attr-defined]
+    assert exc.value.param == param
     for word in [*words, "Fix"]:
         assert word in str(exc.value), str(exc.value)
 
@@ -141,7 +141,7 @@ def test_generator_validation(kwargs: dict, error: type, param: str, words: list
 
 
 @pytest.fixture
-async def stream(js) -> AsyncIterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
+async def stream(js) -> AsyncIterator[tuple[str, str]]:
     tag = uuid.uuid4().hex[:10]
     name, root = f"P_{tag}", f"p{tag}"
     await ensure_stream(js, name, f"{root}.>", storage="memory")
@@ -149,7 +149,7 @@ async def stream(js) -> AsyncIterator[tuple[str, str]]:  # type: ignore[no-untyp
     await reset_streams(js, name)
 
 
-async def test_publish_report(js, stream) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_report(js, stream) -> None:
     name, root = stream
     events = demo_events(20, prefix=root)
     report = await publish_events(js, events)
@@ -170,7 +170,7 @@ async def test_publish_report(js, stream) -> None:  # type: ignore[no-untyped-de
     assert repr(await publish_events(js, [])) == "Published 0 events"
 
 
-async def test_publish_duplicates_with_msg_ids(js, stream) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_duplicates_with_msg_ids(js, stream) -> None:
     name, root = stream
     events = demo_events(10, prefix=root)
     first = await publish_events(js, events, msg_ids=True)
@@ -181,7 +181,7 @@ async def test_publish_duplicates_with_msg_ids(js, stream) -> None:  # type: ign
     assert (await js.stream_info(name)).state.messages == 10
 
 
-async def test_publish_to_two_streams(js, stream) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_to_two_streams(js, stream) -> None:
     name, root = stream
     other = f"{name}_S"
     await ensure_stream(js, other, f"s{root}.>", storage="memory")
@@ -197,7 +197,7 @@ async def test_publish_to_two_streams(js, stream) -> None:  # type: ignore[no-un
         await reset_streams(js, other)
 
 
-async def test_publish_without_stream_says_what_to_do(js, stream) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_without_stream_says_what_to_do(js, stream) -> None:
     _, root = stream
     events = [*demo_events(3, prefix=root), *demo_events(2, prefix=f"nostream{root}")]
     with pytest.raises(PublishError) as exc:
@@ -221,20 +221,20 @@ async def test_publish_without_stream_says_what_to_do(js, stream) -> None:  # ty
         ({"events": None}, TypeError, "events"),
     ],
 )
-async def test_publish_validation(js, kwargs, error, param) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_validation(js, kwargs, error, param) -> None:
     kwargs = {"events": demo_events(1), **kwargs}
     with pytest.raises(error) as exc:
         await publish_events(js, **kwargs)
-    assert isinstance(exc.value, FanoutKitError) and exc.value.param == param  # type: ignore[attr-defined]
+    assert isinstance(exc.value, FanoutKitError) and exc.value.param == param
     assert f"{param}" in str(exc.value) and "Fix" in str(exc.value)
 
 
-async def test_publish_needs_jetstream_not_the_client(nc) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_needs_jetstream_not_the_client(nc) -> None:
     with pytest.raises(TypeError, match=r"js is a NATS client .* Fix: pass nc.jetstream\(\)"):
         await publish_events(nc, demo_events(1))
 
 
-def test_no_progress_bar_outside_a_kernel(server, stream) -> None:  # type: ignore[no-untyped-def]
+def test_no_progress_bar_outside_a_kernel(server, stream) -> None:
     """A plain script, even with progress=True and many events: nothing is drawn or printed,
     and neither ipywidgets nor IPython is imported (a bar would need both)."""
     _, root = stream
@@ -260,7 +260,7 @@ def test_no_progress_bar_outside_a_kernel(server, stream) -> None:  # type: igno
     assert result.stdout == "1500 []\n"  # published, nothing else printed, nothing loaded
 
 
-async def test_progress_bar_is_throttled(js, stream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_progress_bar_is_throttled(js, stream, monkeypatch) -> None:
     """In a notebook the bar is redrawn on a fixed interval, never once per event, and ends
     full (a bar of the test's own, as if in a kernel)."""
     _, root = stream

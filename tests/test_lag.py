@@ -88,7 +88,7 @@ def test_bad_arguments(js: JetStreamContext, args: dict[str, object], parameter:
     call: dict[str, object] = {"js": js, "stream": STREAM, "interval": 1.0}
     call.update(args)
     with pytest.raises(BadArgument, match=parameter) as caught:
-        LagRecorder(**call)  # type: ignore[arg-type]
+        LagRecorder(**call)
     assert caught.value.param == parameter
     with pytest.raises(BadArgument, match="publishes"):
-        LagRecorder(js, STREAM).plot(publishes=[])  # type: ignore[arg-type]
+        LagRecorder(js, STREAM).plot(publishes=[])

@@ -114,7 +114,7 @@ async def test_bad_arguments_name_the_parameter(
     args: dict[str, object] = {"rate": 100, "n": 10}
     args.update(kwargs)
     with pytest.raises(BadArgument) as caught:
-        await publish_paced(js, **args)  # type: ignore[arg-type]
+        await publish_paced(js, **args)
     assert caught.value.param == parameter
     with pytest.raises(BadArgument, match="js="):
-        await publish_paced("js", rate=1, n=1)  # type: ignore[arg-type]
+        await publish_paced("js", rate=1, n=1)

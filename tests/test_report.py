@@ -115,5 +115,5 @@ async def test_bad_arguments_are_refused_before_asking(
 ) -> None:
     call = (args[0] if args[0] is not None else js, *args[1:])
     with pytest.raises(BadArgument) as exc:
-        await consumer_table(*call)  # type: ignore[arg-type]
+        await consumer_table(*call)
     assert exc.value.param == param and "Fix" in str(exc.value)

@@ -406,7 +406,7 @@ class FakeKernel32:
 
     def SetInformationJobObject(self, job: int, kind: int, info: object, size: int) -> int:
         self.calls.append(f"SetInformationJobObject({job}, {kind})")
-        self.job_limits = info._obj.BasicLimitInformation.LimitFlags  # type: ignore[attr-defined]
+        self.job_limits = info._obj.BasicLimitInformation.LimitFlags
         return 1
 
     def OpenProcess(self, access: int, inherit: bool, pid: int) -> int:
@@ -422,7 +422,7 @@ class FakeKernel32:
 
     def GetExitCodeProcess(self, handle: int, code: object) -> int:
         alive = real_alive(self.handles[handle])
-        code._obj.value = 259 if alive else 0  # type: ignore[attr-defined]  # STILL_ACTIVE
+        code._obj.value = 259 if alive else 0  # STILL_ACTIVE
         return 1
 
     def TerminateProcess(self, handle: int, _code: int) -> int:
@@ -561,7 +561,7 @@ async def test_bad_jetstream_settings_are_refused_before_a_start(
 ) -> None:
     before = set(fanout_kit.server.runtime_dir().iterdir())
     with pytest.raises(error, match=words):
-        await fanout_kit.start_server(jetstream=jetstream)  # type: ignore[arg-type]
+        await fanout_kit.start_server(jetstream=jetstream)
     assert set(fanout_kit.server.runtime_dir().iterdir()) == before
 
 

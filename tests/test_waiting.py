@@ -105,7 +105,7 @@ async def test_bad_arguments_name_the_parameter(kwargs: dict[str, object], param
     args: dict[str, object] = {"condition": lambda: True, "timeout": 1.0, "what": "x"}
     args.update(kwargs)
     with pytest.raises(BadArgument) as caught:
-        await wait_for(**args)  # type: ignore[call-overload]
+        await wait_for(**args)
     assert caught.value.param == parameter
     assert f"{parameter}=" in str(caught.value)
     assert isinstance(caught.value, ValueError | TypeError) and "Fix: e.g." in str(caught.value)
