@@ -25,7 +25,7 @@ from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
 from .topology import TopologyError, consumers_of, validate_name
-from .validate import check_js
+from .validate import bad_type, bad_value, check_js
 
 __all__ = ["COLUMNS", "ConsumerNumbers", "ConsumerTable", "consumer_numbers", "consumer_table"]
 
@@ -129,6 +129,28 @@ class ConsumerTable:
     @classmethod
     def of(cls, stream: str, numbers: Mapping[str, ConsumerNumbers]) -> ConsumerTable:
         return cls(stream, {name: n.cli() for name, n in numbers.items()})
+
+    def relabel(self, labels: Mapping[str, str]) -> ConsumerTable:
+        """The same numbers with some consumers shown under another name, rows sorted by the
+        names shown: an ephemeral consumer's random name as ``"dashboard"``, say, so the text
+        is the same on every run. ``labels`` maps names in the table to the names to show."""
+        example = "{'QNksfI3K': 'dashboard'}"
+        if not isinstance(labels, Mapping):
+            fits = "a dict of {name in the table: name to show}"
+            raise bad_type("labels", labels, fits, example)
+        for name, label in labels.items():
+            if name not in self.rows:
+                fits = f"a dict with keys among the table's {list(self.rows)}"
+                raise bad_value("labels", labels, fits, example)
+            if not isinstance(label, str) or not label.strip():
+                fits = "a dict of names to show as non-empty strings"
+                raise bad_type("labels", labels, fits, example)
+        shown = [labels.get(name, name) for name in self.rows]
+        if len(set(shown)) != len(shown):
+            fits = f"a dict of names that stay distinct, not {shown}"
+            raise bad_value("labels", labels, fits, example)
+        rows = {labels.get(name, name): row for name, row in self.rows.items()}
+        return ConsumerTable(self.stream, {name: rows[name] for name in sorted(rows)})
 
     def __repr__(self) -> str:
         names = list(self.rows)

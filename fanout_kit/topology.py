@@ -295,8 +295,9 @@ def _translate(
         src = next((s for s in subjects if s.endswith(">")), "events.>")
         example = {"src": src, "dest": f"broadcast.{src}"}
         fix = (
-            "The destination may only reuse the source's wildcards, and a source of '>' keeps "
-            f"the whole subject. Fix: e.g. republish={example!r} "
+            "The destination is built only from what the source's wildcards matched ('>' for "
+            "a '>', {{wildcard(n)}} or $n or a mapping function for a '*'), and a source of "
+            f"'>' keeps the whole subject. Fix: e.g. republish={example!r} "
             "('{{subject}}' is not a template the server knows)."
         )
     elif "can not be updated" in desc or "can not change" in desc:

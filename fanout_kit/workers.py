@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Final
 
@@ -40,6 +41,7 @@ __all__ = [
     "UNREACHABLE",
     "Worker",
     "WorkerPool",
+    "live_workers",
 ]
 
 Handler = Callable[[Msg], Awaitable[None]]
@@ -57,6 +59,21 @@ _ORDER = (RUNNING, PAUSED, CONSUMER_GONE, NO_LEADER, UNREACHABLE, CRASHED, STOPP
 FIRST_BACKOFF = 0.1  # seconds before the first retry
 MAX_BACKOFF = 2.0  # the longest pause between retries: a worker resumes within 2 s
 INFO_TIMEOUT = 1.0  # seconds for the consumer-info call that tells why a fetch failed
+
+
+_LIVE: weakref.WeakKeyDictionary[Worker, None] = weakref.WeakKeyDictionary()
+"""Workers started and not stopped (crashed ones included), in start order, for the board's
+worker column (weak: a worker nobody holds any more is forgotten)."""
+
+
+def live_workers() -> list[Worker]:
+    """Every :class:`Worker` started in this process and not stopped since (a crashed one
+    stays until it is stopped or forgotten), in the order they were started.
+
+    The board's worker column reads this, so workers a lesson starts itself (a pool sharing
+    one durable) are counted beside the board's own.
+    """
+    return list(_LIVE)
 
 
 def _describe(exc: BaseException) -> str:
@@ -168,6 +185,7 @@ class Worker:
         task = asyncio.create_task(self._loop(), name=f"fanout-kit-worker-{self.consumer}")
         task.add_done_callback(self._on_done)
         self._task = task
+        _LIVE[self] = None
         return self
 
     async def _connect(self) -> None:
@@ -203,6 +221,7 @@ class Worker:
 
     async def stop(self) -> None:
         """Stop the loop and close the connection (messages in hand stay unacked)."""
+        _LIVE.pop(self, None)
         await self._die(crashed=False)
 
     async def _die(self, *, crashed: bool) -> None:

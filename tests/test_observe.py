@@ -380,3 +380,16 @@ def test_an_ack_that_arrives_before_its_delivery_still_counts() -> None:
     assert (snap["ack_floor"], snap["num_ack_pending"]) == (2, 0)
     assert [cell(m, "c", s) for s in (1, 2)] == [MsgState.ACKED, MsgState.ACKED]
     assert m.consumers["c"].trace == {2: 2}
+
+
+def test_max_deliveries_advisory_before_the_last_deliverys_copy() -> None:
+    m = model(("c", []))
+    publish(m, "events.a")
+    m.on_delivery("events.a", ack("c", 1, 1, 1))
+    m.on_ack(ack("c", 1, 1, 1), AckKind.NAK)
+    m.on_max_deliveries("c", 1, deliveries=2)  # the advisory overtook delivery 2 and its nak
+    m.on_delivery("events.a", ack("c", 2, 1, 2))
+    m.on_ack(ack("c", 2, 1, 2), AckKind.NAK)
+    assert cell(m, "c", 1) is MsgState.EXHAUSTED
+    snap = m.snapshot()["c"]
+    assert (snap["num_ack_pending"], snap["num_redelivered"]) == (0, 1), "as the server counts"

@@ -1,5 +1,6 @@
 """The CLI table (fanout_kit/report.py): its numbers against the server's own consumer info,
-and the fixed-width text a lesson's saved output compares."""
+the fixed-width text a lesson's saved output compares, and relabelling (lesson 04 shows an
+ordered consumer's random name as "dashboard")."""
 
 from __future__ import annotations
 
@@ -117,3 +118,46 @@ async def test_bad_arguments_are_refused_before_asking(
     with pytest.raises(BadArgument) as exc:
         await consumer_table(*call)
     assert exc.value.param == param and "Fix" in str(exc.value)
+
+
+def _table() -> ConsumerTable:
+    return ConsumerTable.of(
+        "EVENTS",
+        {
+            "QNksfI3K": ConsumerNumbers(30, 30, 0, -1, 0, 0, 0),
+            "processor": ConsumerNumbers(10, 10, 0, 1000, 0, 20, 0),
+        },
+    )
+
+
+def test_relabel_renames_rows_and_sorts_by_the_names_shown() -> None:
+    table = _table().relabel({"QNksfI3K": "dashboard"})
+    assert list(table.rows) == ["dashboard", "processor"]
+    assert table.rows["dashboard"]["Last Delivered"] == 30
+    assert table.rows["dashboard"]["Outstanding Acks"] == "0 of unlimited"
+    lines = repr(table).splitlines()
+    assert lines[0] == "stream EVENTS"
+    assert lines[2].split()[0] == "dashboard" and lines[3].split()[0] == "processor"
+    assert "QNksfI3K" not in repr(table)
+
+
+def test_relabel_leaves_the_original_alone() -> None:
+    table = _table()
+    table.relabel({"processor": "worker"})
+    assert list(table.rows) == ["QNksfI3K", "processor"]
+
+
+@pytest.mark.parametrize(
+    "labels, says",
+    [
+        ({"nope": "dashboard"}, "keys among the table's"),
+        ({"QNksfI3K": ""}, "non-empty strings"),
+        ({"QNksfI3K": 5}, "non-empty strings"),
+        ({"QNksfI3K": "processor"}, "stay distinct"),
+        (["QNksfI3K"], "a dict of"),
+    ],
+)
+def test_relabel_refuses_bad_labels_naming_the_parameter(labels: object, says: str) -> None:
+    with pytest.raises(BadArgument, match=says) as caught:
+        _table().relabel(labels)
+    assert caught.value.param == "labels"

@@ -52,9 +52,9 @@ def expected_alert(subject: str) -> str | None:
 
 
 MAPPING_CONCEPT = (
-    "A republish destination is a subject mapping: it may only reuse the source's wildcards, "
-    "a '>' for a '>' in the source and {{wildcard(n)}} for its n-th '*'; every other token "
-    "is literal."
+    "A republish destination is a subject mapping built only from what the source's wildcards "
+    "matched: a '>' for a '>' in the source, and for its '*' tokens {{wildcard(n)}} (or $n) "
+    "or another mapping function such as {{partition(4,1)}}; every other token is literal."
 )
 FIX = f"`republish={SOLUTION}` in the StreamConfig"
 

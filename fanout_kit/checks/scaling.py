@@ -132,9 +132,9 @@ async def _run_workers(js: JetStreamContext, learner: Callable[..., Any]) -> lis
 )
 async def shared_thumbnailer(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
     """Exercise: ``learner(js)`` is one thumbnail worker. Two of them run at once; together
-    they must process every message of EVENTS exactly once through the durable ``thumbnailer``
-    (max_ack_pending=20, ack_wait=2 s, explicit acks). Each returns the stream sequences it
-    processed.
+    they must process each message of EVENTS once (nothing crashes in the check) through the
+    durable ``thumbnailer`` (max_ack_pending=20, ack_wait=2 s, explicit acks). Each returns the
+    stream sequences it processed.
 
     The check deletes ``thumbnailer`` first (each attempt starts at the beginning of the
     stream), runs the learner's function from two concurrent tasks, then compares what they
