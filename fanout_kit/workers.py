@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Final
@@ -61,9 +62,10 @@ MAX_BACKOFF = 2.0  # the longest pause between retries: a worker resumes within 
 INFO_TIMEOUT = 1.0  # seconds for the consumer-info call that tells why a fetch failed
 
 
-_LIVE: weakref.WeakKeyDictionary[Worker, None] = weakref.WeakKeyDictionary()
-"""Workers started and not stopped (crashed ones included), in start order, for the board's
-worker column (weak: a worker nobody holds any more is forgotten)."""
+_LIVE: weakref.WeakKeyDictionary[Worker, int] = weakref.WeakKeyDictionary()
+"""Workers started and not stopped (crashed ones included), each with when its start() was
+called, for the board's worker column (weak: a worker nobody holds any more is forgotten)."""
+_STARTS = itertools.count()
 
 
 def live_workers() -> list[Worker]:
@@ -73,7 +75,7 @@ def live_workers() -> list[Worker]:
     The board's worker column reads this, so workers a lesson starts itself (a pool sharing
     one durable) are counted beside the board's own.
     """
-    return list(_LIVE)
+    return sorted(_LIVE, key=_LIVE.__getitem__)  # a pool connects its workers concurrently
 
 
 def _describe(exc: BaseException) -> str:
@@ -177,6 +179,7 @@ class Worker:
         """
         if self.active:
             return self
+        started = next(_STARTS)
         await self._connect()
         self.crashed = False
         self._crash_after = None
@@ -185,7 +188,7 @@ class Worker:
         task = asyncio.create_task(self._loop(), name=f"fanout-kit-worker-{self.consumer}")
         task.add_done_callback(self._on_done)
         self._task = task
-        _LIVE[self] = None
+        _LIVE[self] = started
         return self
 
     async def _connect(self) -> None:
