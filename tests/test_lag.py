@@ -8,7 +8,7 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
-from fanout_kit.args import BadArgument
+from fanout_kit import BadArgument
 from fanout_kit.lag import LagRecorder, record_lag
 from fanout_kit.load import publish_paced
 from fanout_kit.server import NatsServer
@@ -87,7 +87,8 @@ async def test_more_than_one_page_of_consumers(js: JetStreamContext) -> None:
 def test_bad_arguments(js: JetStreamContext, args: dict[str, object], parameter: str) -> None:
     call: dict[str, object] = {"js": js, "stream": STREAM, "interval": 1.0}
     call.update(args)
-    with pytest.raises(ValueError, match=parameter):
-        LagRecorder(**call)  # type: ignore[arg-type]
+    with pytest.raises(BadArgument, match=parameter) as caught:
+        LagRecorder(**call)
+    assert caught.value.param == parameter
     with pytest.raises(BadArgument, match="publishes"):
-        LagRecorder(js, STREAM).plot(publishes=[])  # type: ignore[arg-type]
+        LagRecorder(js, STREAM).plot(publishes=[])

@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, StreamConfig
 
 import fanout_kit
-from fanout_kit.args import BadArgument
+from fanout_kit import BadArgument
 from fanout_kit.audit import Received, audit
 from fanout_kit.cluster import start_cluster
 from fanout_kit.load import publish_paced

@@ -14,10 +14,10 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NoStreamResponseError
 
+from ..connect import client_of
 from . import (
     CheckResult,
     call_learner,
-    connection_of,
     correct,
     exercise,
     fresh_consumer,
@@ -149,7 +149,7 @@ async def lag_from_metadata(js: JetStreamContext, learner: Callable[..., Any]) -
     subscription on ``$JS.API.>`` on the same connection counts the requests on it the
     learner sends, and compares the answer with the consumer's real ``num_pending``.
     """
-    nc = connection_of(js)
+    nc = client_of(js)
     await fresh_consumer(js, STREAM, CONSUMER)
     try:
         acks = []
