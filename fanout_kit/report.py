@@ -184,7 +184,9 @@ class ConsumerTable:
         to moment (a running service's parked pull comes and goes as its fetches expire)."""
         for column in columns:
             if column not in COLUMNS:
-                raise BadArgument("columns", column, f"column names among {list(COLUMNS)}")
+                raise bad_value(
+                    "columns", column, f"a column name among {list(COLUMNS)}", "'Waiting Pulls'"
+                )
         rows = {
             name: {c: v for c, v in row.items() if c not in columns}
             for name, row in self.rows.items()

@@ -764,7 +764,7 @@ def _check_consumer_fixed(
         if same:
             continue
         move = ""
-        policy = _value(old.deliver_policy) or "all"
+        policy = enum_value(old.deliver_policy) or "all"
         if key in _POSITION and policy in _RESETTABLE:
             # Since 2.14 the position can move while the config stays (deliver new or last
             # refuse a reset, 10204).
