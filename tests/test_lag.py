@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
 
 import pytest
@@ -68,6 +70,31 @@ async def test_recording_in_the_background(js: JetStreamContext) -> None:
         await recorder.stop()
     assert not recorder.running and recorder.api_calls == len(recorder.samples)
     assert "samples" in repr(recorder) and "<svg" in recorder._repr_html_()
+
+
+async def test_a_slow_tick_skips_the_ticks_it_missed(
+    js: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sample that takes longer than the interval (an election) is not followed by a burst
+    of back-to-back samples catching up: their rates over milliseconds would be fiction."""
+    await fresh_stream(js, STREAM, ("lag.>",))
+    await js.add_consumer(STREAM, ConsumerConfig(durable_name="c"))
+    recorder = LagRecorder(js, STREAM, interval=0.05)
+    real = recorder.sample
+
+    async def sample() -> object:
+        if len(recorder.samples) == 1:
+            await asyncio.sleep(0.5)  # ten intervals
+        return await real()
+
+    monkeypatch.setattr(recorder, "sample", sample)
+    await recorder.start()
+    try:
+        await wait_for(lambda: len(recorder.samples) >= 4, 20, "four samples")
+    finally:
+        await recorder.stop()
+    gaps = [b.t - a.t for a, b in itertools.pairwise(recorder.samples[1:])]
+    assert min(gaps) >= 0.04, f"samples back to back after the slow one: {gaps}"
 
 
 async def test_more_than_one_page_of_consumers(js: JetStreamContext) -> None:
