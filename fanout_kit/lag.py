@@ -233,7 +233,7 @@ class LagPlot:
         )
         caption = f"<caption style='text-align:left'>{summary}</caption>"
         return (
-            f'<div class="fk-lag" style="color:var(--jp-content-font-color1, inherit)">{svg}'
+            f'<div class="fk-lag-plot" style="color:var(--jp-content-font-color1, inherit)">{svg}'
             f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
         )
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+from pathlib import Path
 
 import pytest
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
+import fanout_kit.lag
 from fanout_kit.args import BadArgument
-from fanout_kit.lag import LagRecorder, record_lag
+from fanout_kit.lag import LagPlot, LagRecorder, record_lag
 from fanout_kit.load import publish_paced
 from fanout_kit.server import NatsServer
 from fanout_kit.waiting import wait_for
@@ -57,6 +59,16 @@ async def test_samples_every_consumer_with_one_call_and_plots_one_scale(
     assert ">50</text>" in page
     text = repr(plot)
     assert "slow" in text and "max lag" in text and "most behind: slow (max lag 40)" in text
+
+
+def test_the_plot_uses_no_class_the_boards_stylesheet_styles() -> None:
+    """The board's CSS is global once a board is on the page: a plot sharing one of its class
+    names (it once shared `fk-lag`, the sparkline cell) is shrunk to a sparkline."""
+    css = (Path(fanout_kit.lag.__file__).parent / "static" / "board.css").read_text()
+    styled = set(re.findall(r"\.([A-Za-z_][\w-]*)", css))
+    page = LagPlot("S", [0.0, 1.0], {"a": [0, 1]}, {"a": [1.0]}, [1.0])._repr_html_()
+    used = {c for attr in re.findall(r'class="([^"]+)"', page) for c in attr.split()}
+    assert used and not used & styled, used & styled
 
 
 async def test_recording_in_the_background(js: JetStreamContext) -> None:
