@@ -231,7 +231,7 @@ class LagPlot:
         )
         caption = f"<caption style='text-align:left'>{summary}</caption>"
         return (
-            f'<div class="fk-lag" style="color:var(--jp-content-font-color1, inherit)">{svg}'
+            f'<div class="fk-lag-plot" style="color:var(--jp-content-font-color1, inherit)">{svg}'
             f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
         )
 
@@ -281,6 +281,11 @@ class LagRecorder:
             except Exception as exc:  # a tick missed during an election is a gap, not a crash
                 self.last_error = f"{type(exc).__name__}: {exc}"
             next_at += self.interval
+            if next_at < loop.time():
+                # A tick took longer than the interval (an election, a busy server): skip
+                # the ticks it missed instead of sampling them back to back, which would
+                # draw delivery rates over a few milliseconds as bursts that never happened.
+                next_at = loop.time() + self.interval
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     def _on_done(self, task: asyncio.Task[None]) -> None:

@@ -67,6 +67,7 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise("09", "antipatterns.fix_billing", "fix the billing team's risky setup"),
     Exercise("10", "architecture.inventory", "the inventory service"),
     Exercise("11", "cluster.orders_r3", "ORDERS_R3 replicated on three nodes"),
+    Exercise("12", "failure.dead_letters", "dead letters for the refund service"),
 )
 
 

@@ -150,6 +150,13 @@ LESSONS: dict[str, Lesson] = {
         ("on n1, n2, n3 in files",),
         cluster=True,
     ),
+    "12": Lesson(
+        "12-when-a-message-keeps-failing",
+        "dead_letters",
+        _nothing,
+        ("REFUNDS", "REFUNDS_DLQ"),
+        ("refund rf_2002 (seq 2) was delivered 3 times", "js.get_msg('REFUNDS', 2)"),
+    ),
 }
 
 

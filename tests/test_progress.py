@@ -56,7 +56,7 @@ def test_the_report_says_done_tried_and_not_started() -> None:
     assert states["03"] == ("not started", 0)
     text = repr(report)
     assert "  02  ❌ tried (2 wrong)  " in text
-    assert text.endswith("1 of 12 exercises done.")
+    assert text.endswith("1 of 13 exercises done.")
 
 
 def test_a_kernel_in_the_workspace_records_there(
