@@ -197,15 +197,17 @@ class StreamModel:
             c.floor_s, c.floor_c = max(c.floor_s, s), max(c.floor_c, ack.consumer_seq)
             self._touch()
             return
+        settled = c.acked_dc.get(s, 0) >= ack.delivered and s in c.done
         if ack.delivered == 1 and s > c.cursor:
             consecutive = ack.consumer_seq == c.cseq + 1
             if not consecutive and ack.consumer_seq > c.cseq + 1:
                 c.unknown_pending += ack.consumer_seq - c.cseq - 1  # deliveries not seen
                 c.unknown_below = max(c.unknown_below, s - 1)
             self.advance_cursor(c, s, skipped=consecutive)
-            c.pending[s] = Pending(ack.consumer_seq, 1)
-        elif c.acked_dc.get(s, 0) >= ack.delivered and s in c.done:
-            pass  # its ack reached the board first (another subscription): it stays done
+            if not settled:
+                c.pending[s] = Pending(ack.consumer_seq, 1)
+        elif settled:
+            pass  # its ack (or max deliveries) reached the board first: it stays done
         else:
             p = c.pending.get(s)
             if p is not None:
@@ -277,11 +279,18 @@ class StreamModel:
                 if c.unknown_pending > 0 and ss <= c.unknown_below and ss not in c.done:
                     break  # maybe still pending: stay at or below the server's floor
 
-    def on_max_deliveries(self, consumer: str, stream_seq: int) -> None:
-        """The server gave up on a message (max_deliver reached): no longer pending."""
+    def on_max_deliveries(self, consumer: str, stream_seq: int, deliveries: int = 0) -> None:
+        """The server gave up on a message after ``deliveries`` (max_deliver reached): no
+        longer pending. (The advisory can be handled before the last delivery's copy: that
+        copy is then ignored.)"""
         c = self.consumers.get(consumer)
-        if c is not None and c.pending.pop(stream_seq, None) is not None:
+        if c is not None and c.ack_policy != "none":
+            c.pending.pop(stream_seq, None)
             c.done[stream_seq] = MsgState.EXHAUSTED
+            c.acked_dc[stream_seq] = max(deliveries, c.acked_dc.get(stream_seq, 0))
+            if deliveries > 1:  # the server still counts it as redelivered
+                c.trace[stream_seq] = max(c.trace.get(stream_seq, 1), deliveries)
+                c.rdc[stream_seq] = deliveries - 1
         self._touch()
 
     def on_consumer_deleted(self, name: str) -> None:

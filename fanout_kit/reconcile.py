@@ -14,7 +14,10 @@ Facts verified on nats-server 2.15.1 that the start rules rely on: a consumer th
 nothing yet (``delivered.consumer_seq == 0``) reports ``delivered.stream_seq`` = its start - 1
 for every deliver policy (``new``: the stream's last sequence at creation; ``by_start_sequence``:
 ``opt_start_seq - 1``; ``by_start_time``: the first message at or after the time, minus 1;
-``last``: last - 1); ``created`` changes when a consumer is deleted and made again.
+``last``: last - 1); ``created`` changes when a consumer is deleted and made again. A durable
+moved with ``reset_consumer`` (2.14+) reports the same at its new position, so the rule is used
+only where the config does not say the start (deliver policies other than ``all`` and
+``by_start_sequence``).
 """
 
 from __future__ import annotations
@@ -115,7 +118,11 @@ def _apply_config(m: StreamModel, info: Mapping[str, Any]) -> ConsumerModel:
     c.deliver_subject = config.get("deliver_subject") or None
     c.durable = bool(config.get("durable_name"))
     delivered = info.get("delivered") or {}
-    if c.start is None and int(delivered.get("consumer_seq", 0)) == 0 and "delivered" in info:
+    # Nothing delivered yet tells the start of a time- or "new"-based consumer exactly. A
+    # deliver-all or start-sequence one has its start in its config, and a durable moved back
+    # with reset_consumer reports the same "nothing delivered" at its new position.
+    untold = c.deliver_policy not in ("all", "by_start_sequence") and c.start is None
+    if untold and int(delivered.get("consumer_seq", 0)) == 0 and "delivered" in info:
         c.start = int(delivered.get("stream_seq", 0)) + 1  # nothing delivered yet: exact
     return c
 
@@ -131,6 +138,16 @@ def _cursors(info: Mapping[str, Any]) -> tuple[int, int, int, int]:
     )
 
 
+def _moved_back(c: ConsumerModel, seq: int) -> None:
+    """Last Delivered went back to ``seq`` (``js.reset_consumer``): the server forgot what it
+    delivered after that, and the delivery counts with it, so the lane forgets them too (a
+    delivery count drawn over a message the server calls not yet delivered would be false)."""
+    for per_seq in (c.pending, c.rdc, c.done, c.acked_dc, c.early, c.trace):
+        for s in [s for s in per_seq if s > seq]:
+            del per_seq[s]
+    c.skipped = [(lo, min(hi, seq)) for lo, hi in c.skipped if lo <= seq]
+
+
 def apply_consumer_info(m: StreamModel, info: Mapping[str, Any], *, exact: bool = True) -> None:
     """Consumer info (API or ``/jsz`` shape). ``exact``: the stream is quiet, so take the
     server's numbers as they are; otherwise only merge what can only move forward."""
@@ -138,6 +155,8 @@ def apply_consumer_info(m: StreamModel, info: Mapping[str, Any], *, exact: bool 
     d_s, d_c, f_s, f_c = _cursors(info)
     c.num_waiting = int(info.get("num_waiting", 0))
     if exact:
+        if d_s < c.cursor:
+            _moved_back(c, d_s)
         m.advance_cursor(c, d_s, skipped=False)
         c.cursor, c.cseq = d_s, d_c
         c.floor_s, c.floor_c = f_s, f_c

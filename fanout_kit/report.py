@@ -24,8 +24,8 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
-from .args import BadArgument
-from .topology import TopologyError, validate_name
+from .topology import TopologyError, consumers_of, validate_name
+from .validate import bad_type, bad_value, check_js
 
 __all__ = ["COLUMNS", "ConsumerNumbers", "ConsumerTable", "consumer_numbers", "consumer_table"]
 
@@ -130,6 +130,28 @@ class ConsumerTable:
     def of(cls, stream: str, numbers: Mapping[str, ConsumerNumbers]) -> ConsumerTable:
         return cls(stream, {name: n.cli() for name, n in numbers.items()})
 
+    def relabel(self, labels: Mapping[str, str]) -> ConsumerTable:
+        """The same numbers with some consumers shown under another name, rows sorted by the
+        names shown: an ephemeral consumer's random name as ``"dashboard"``, say, so the text
+        is the same on every run. ``labels`` maps names in the table to the names to show."""
+        example = "{'QNksfI3K': 'dashboard'}"
+        if not isinstance(labels, Mapping):
+            fits = "a dict of {name in the table: name to show}"
+            raise bad_type("labels", labels, fits, example)
+        for name, label in labels.items():
+            if name not in self.rows:
+                fits = f"a dict with keys among the table's {list(self.rows)}"
+                raise bad_value("labels", labels, fits, example)
+            if not isinstance(label, str) or not label.strip():
+                fits = "a dict of names to show as non-empty strings"
+                raise bad_type("labels", labels, fits, example)
+        shown = [labels.get(name, name) for name in self.rows]
+        if len(set(shown)) != len(shown):
+            fits = f"a dict of names that stay distinct, not {shown}"
+            raise bad_value("labels", labels, fits, example)
+        rows = {labels.get(name, name): row for name, row in self.rows.items()}
+        return ConsumerTable(self.stream, {name: rows[name] for name in sorted(rows)})
+
     @property
     def columns(self) -> tuple[str, ...]:
         """The columns shown: all of :data:`COLUMNS` unless :meth:`without` left some out."""
@@ -162,7 +184,9 @@ class ConsumerTable:
         to moment (a running service's parked pull comes and goes as its fetches expire)."""
         for column in columns:
             if column not in COLUMNS:
-                raise BadArgument("columns", column, f"column names among {list(COLUMNS)}")
+                raise bad_value(
+                    "columns", column, f"a column name among {list(COLUMNS)}", "'Waiting Pulls'"
+                )
         rows = {
             name: {c: v for c, v in row.items() if c not in columns}
             for name, row in self.rows.items()
@@ -179,15 +203,11 @@ async def consumer_table(
 ) -> ConsumerTable:
     """Read consumer info for ``names`` (default: every consumer of ``stream``, sorted).
 
-    One API call per named consumer, or a single consumer-list call for all of them. A missing
-    stream or consumer is a :class:`~fanout_kit.topology.TopologyError` naming it.
+    One API call per named consumer, or one consumer-list call per 256 consumers for all of
+    them. A missing stream or consumer is a :class:`~fanout_kit.topology.TopologyError`
+    naming it.
     """
-    if not isinstance(js, JetStreamContext):
-        raise TopologyError(
-            f"js must be a JetStream context (`nc.jetstream()`), got {type(js).__name__}. "
-            "Fix: `await consumer_table(nc.jetstream(), 'EVENTS')`.",
-            field="js",
-        )
+    check_js(js)
     validate_name(stream, "stream name")
     if isinstance(names, str):
         names = [names]
@@ -196,8 +216,8 @@ async def consumer_table(
         for name in names:
             validate_name(name, "consumer name")
     try:
-        if names is None:  # one API call for all of them
-            infos = {info.name: info for info in await js.consumers_info(stream)}
+        if names is None:  # one API call for all of them (up to 256)
+            infos = await consumers_of(js, stream)
             numbers = {n: ConsumerNumbers.from_info(infos[n]) for n in sorted(infos)}
         else:
             numbers = {

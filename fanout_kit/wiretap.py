@@ -173,7 +173,9 @@ class Wiretap:
             self._event()
         elif kind == "MAX_DELIVERIES":
             with contextlib.suppress(ValueError, KeyError, TypeError):
-                self.model.on_max_deliveries(name, int(json.loads(msg.data)["stream_seq"]))
+                doc = json.loads(msg.data)
+                seq, deliveries = int(doc["stream_seq"]), int(doc.get("deliveries", 0))
+                self.model.on_max_deliveries(name, seq, deliveries)
                 self._event()
 
 

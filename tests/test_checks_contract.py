@@ -25,8 +25,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 import fanout_kit
-from fanout_kit import progress
-from fanout_kit.checks import Checker, CheckResult, forget_stream, learner
+from fanout_kit import progress, reset_streams
+from fanout_kit.checks import Checker, CheckResult, learner
 from fanout_kit.events import demo_events, publish_events
 from fanout_kit.server import NatsServer
 
@@ -150,6 +150,13 @@ LESSONS: dict[str, Lesson] = {
         ("on n1, n2, n3 in files",),
         cluster=True,
     ),
+    "12": Lesson(
+        "12-when-a-message-keeps-failing",
+        "dead_letters",
+        _nothing,
+        ("REFUNDS", "REFUNDS_DLQ"),
+        ("refund rf_2002 (seq 2) was delivered 3 times", "js.get_msg('REFUNDS', 2)"),
+    ),
 }
 
 
@@ -182,7 +189,7 @@ async def case(exercise: Any, js: JetStreamContext) -> Any:
     await lesson.prepare(jet)
     yield ex, lesson, _checker(ex)[1], jet
     for stream in lesson.streams:
-        await forget_stream(jet, stream)
+        await reset_streams(jet, stream)
     if client is not None:
         await client.close()
 
@@ -317,7 +324,7 @@ async def test_a_name_lost_in_a_kernel_restart_is_explained(case: Any) -> None:
     _, lesson, check, js = case
 
     def body(*args: Any) -> Any:
-        return setup_cells_result  # type: ignore[name-defined]  # noqa: F821
+        return setup_cells_result  # noqa: F821
 
     result = await check(js, _like_solution(lesson, body))
     assert result.status == "wrong", result

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fanout_kit import palette, reconcile, view
+from fanout_kit import BadArgument, palette, reconcile, view
 from fanout_kit.acks import parse_time_ns
 from fanout_kit.args import BadArgument
 from fanout_kit.cells import FOCUS_CELLS, Truth, window

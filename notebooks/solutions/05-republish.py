@@ -5,9 +5,9 @@ from nats.js.api import RePublish, StreamConfig
 
 async def temp_alerts(js):
     # The stream still stores every reading (sensors.>); only the republish is narrowed.
-    # The source's one wildcard, the device, is {{wildcard(1)}} in the destination;
-    # "temp" is a literal on both sides. A '>' in the destination would be refused:
-    # the source has no '>' for it to take.
+    # The source's one wildcard, the device, is {{wildcard(1)}} in the destination (the
+    # older form alerts.temp.$1 does the same); "temp" is a literal on both sides. A '>'
+    # in the destination would be refused: the source has no '>' for it to take.
     await js.add_stream(
         StreamConfig(
             name="SENSOR_DATA",
