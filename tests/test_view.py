@@ -9,7 +9,6 @@ import pytest
 
 from fanout_kit import BadArgument, palette, reconcile, view
 from fanout_kit.acks import parse_time_ns
-from fanout_kit.args import BadArgument
 from fanout_kit.cells import FOCUS_CELLS, Truth, window
 from fanout_kit.demo import fit_demo_events
 from fanout_kit.observe import NOTE_SECONDS, AckKind, AckSubject, MsgState, StreamModel
