@@ -223,7 +223,7 @@ def wrong_tries(key: str) -> int:
 
 
 State = Literal["done", "tried", "not started"]
-_MARKS: dict[State, str] = {"done": "✅", "tried": "❌", "not started": "· "}
+_MARKS: dict[State, str] = {"done": "✓", "tried": "✗", "not started": "·"}
 
 
 @dataclass(frozen=True)

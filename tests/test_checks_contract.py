@@ -245,7 +245,7 @@ async def test_the_stub_is_not_attempted_in_the_lessons_words(case: Any) -> None
     result = await check(js, stub)
     assert result.status == "not attempted", result
     saved = _saved_output(lesson, *exercise.key.split("."))
-    if saved.startswith("⏳"):
+    if saved.startswith("○"):
         assert repr(result) == saved, "the committed notebook shows other words"
     assert progress.report().rows[int(exercise.lesson)].state == "not started"
     after = await _state(js, lesson)
@@ -295,6 +295,18 @@ async def test_a_wrong_answer_climbs_the_hint_ladder(case: Any) -> None:
     assert (row.state, row.wrong) == ("tried", 3)
     recorded = [(a.status, a.rung) for a in progress.attempts()]
     assert recorded == [("wrong", 1), ("wrong", 2), ("wrong", 3)]
+
+
+async def test_a_demonstration_with_record_false_is_not_a_try(case: Any) -> None:
+    """A lesson that shows its check on code of its own (09) passes record=False: the
+    learner's own first wrong try still gets the first rung."""
+    _, lesson, check, js = case
+    nothing = _like_solution(lesson, lambda *args: None)
+    demo = await check(js, nothing, record=False)
+    assert demo.status == "wrong" and demo.rung == 1
+    assert progress.attempts() == []
+    mine = await check(js, nothing)
+    assert mine.rung == 1, mine
 
 
 async def test_the_ladder_continues_after_a_restart(case: Any) -> None:

@@ -169,7 +169,7 @@ async def test_the_learner_works_on_cleared_copies_and_starts_on_welcome(tmp_pat
         if lab.proc.poll() is None:
             lab.interrupt()
     shown = repr(progress.report(lab.workspace / PROGRESS_FILE))
-    assert "02  ❌ tried (1 wrong)" in shown, shown
+    assert "02  ✗ tried (1 wrong)" in shown, shown
     assert saved.read_text() == saved_text, "the user's own saved workspace is left as it was"
     assert _tracked() == before, "the session changed tracked files"
 

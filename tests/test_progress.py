@@ -55,7 +55,7 @@ def test_the_report_says_done_tried_and_not_started() -> None:
     assert states["02"] == ("tried", 2)
     assert states["03"] == ("not started", 0)
     text = repr(report)
-    assert "  02  ❌ tried (2 wrong)  " in text
+    assert "  02  ✗ tried (2 wrong)  " in text
     assert text.endswith("1 of 13 exercises done.")
 
 
