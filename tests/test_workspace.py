@@ -176,4 +176,4 @@ def test_cli_reset_and_progress(tmp_path: Path) -> None:
     )
     assert shown.returncode == 0, shown.stderr
     assert "0 of 13 exercises done." in shown.stdout
-    assert "02  ·  not started" in shown.stdout
+    assert "02  · not started" in shown.stdout
