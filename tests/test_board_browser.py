@@ -25,7 +25,13 @@ from .board_frames import expected_cells, make_frame
 from .browser import ARTIFACTS, FLAGS, open_notebook, require_chromium
 from .labutil import start_browser_lab
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+# One lab and one browser for the whole module (the `board` fixture): one xdist worker runs it all.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow(60),  # the module
+    pytest.mark.xdist_group("board-browser"),
+    pytest.mark.timeout(600),
+]
 
 NOTEBOOK = "board-synthetic.ipynb"
 FRAMES_SOURCE = (Path(__file__).resolve().parent / "board_frames.py").read_text()
@@ -339,8 +345,16 @@ def test_banners_and_status_wrap_and_say_what_is_wrong(board: Session) -> None:
 def test_cursor_marks_sit_on_the_stream_lane_boundaries_and_slide(board: Session) -> None:
     got = board.page.evaluate(
         """async () => { const out = {};
-            const marks = [...document.querySelectorAll('.fk-mark')];
-            await Promise.all(marks.flatMap(m => m.getAnimations()).map(a => a.finished));
+            // Until no mark slides: a re-layout cancels a running slide (its promise rejects
+            // with AbortError) and starts another, so wait again for what then runs.
+            const deadline = Date.now() + 30000;
+            for (;;) {
+                const sliding = [...document.querySelectorAll('.fk-mark')]
+                    .flatMap(m => m.getAnimations());
+                if (!sliding.length) break;
+                if (Date.now() > deadline) throw new Error('marks still sliding after 30 s');
+                await Promise.all(sliding.map(a => a.finished.catch(() => null)));
+            }
             const stream = document.querySelector('.fk-stream-lane .fk-cells');
             for (const lane of document.querySelectorAll('.fk-lane:not(.fk-focus)')) {
                 for (const m of lane.querySelectorAll('.fk-mark:not([hidden])')) {
