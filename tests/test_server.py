@@ -335,6 +335,19 @@ async def test_an_own_runtime_folder_from_older_versions_is_made_private(own_run
     assert stat.S_IMODE(own_runtime.stat().st_mode) == 0o700
 
 
+async def test_without_the_override_servers_run_in_a_private_folder_per_user(
+    tmp_path, monkeypatch
+) -> None:
+    """The default a learner gets (the suite itself runs with FANOUT_KIT_RUNTIME_DIR set: see
+    tests/conftest.py)."""
+    monkeypatch.delenv("FANOUT_KIT_RUNTIME_DIR")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    async with await start_server() as server:
+        assert server.run_dir.parent == tmp_path / f"fanout-kit-{os.getuid()}"
+        assert stat.S_IMODE(server.run_dir.parent.stat().st_mode) == 0o700
+    assert list((tmp_path / f"fanout-kit-{os.getuid()}").iterdir()) == []
+
+
 # --------------------------------------------------------------------- other systems
 
 
