@@ -95,6 +95,8 @@ def _nbval(paths: list[Path], env: dict[str, str]) -> subprocess.CompletedProces
         f"--nbval-sanitize-with={NOTEBOOKS / 'sanitize.cfg'}",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "tests.kernels",  # kernels on Unix sockets: no TCP port another process can take
         "-q",
         *map(str, paths),
     ]

@@ -30,6 +30,7 @@ from fanout_kit.server import (
 )
 
 from .conftest import async_wait_until, wait_until
+from .kernels import start_kernel
 
 
 async def test_start_reports_urls_version_and_is_ready() -> None:
@@ -210,10 +211,8 @@ async def test_a_leftover_from_a_crash_is_reaped_and_strangers_are_not() -> None
 
 def test_sigkill_of_a_jupyter_kernel_leaves_no_server(monkeypatch) -> None:
     """The learner's case: the kernel's private server dies when the kernel is killed."""
-    import jupyter_client
-
     monkeypatch.delenv("NATS_URL", raising=False)
-    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3")
+    km, kc = start_kernel()
     try:
         out: list[str] = []
         kc.execute_interactive(
