@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from pathlib import Path
 
@@ -121,6 +122,30 @@ async def test_a_slow_tick_skips_the_ticks_it_missed(
     assert all(a >= d - early for a, d in zip(after, due, strict=True)), (
         f"samples after the slow one started {after} s after it ended; due at {due}"
     )
+
+
+@pytest.mark.timeout(60)  # the bug this guards against hangs stop() for good
+async def test_stop_ends_the_loop_even_when_a_sample_swallows_the_cancel(
+    js: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Python 3.11, asyncio.wait_for (inside nats-py's requests) swallows a cancel that lands
+    as the reply arrives; stop() must still end the loop rather than wait for it forever."""
+    await fresh_stream(js, STREAM, ("lag.>",))
+    recorder = LagRecorder(js, STREAM, interval=0.05)
+    real = recorder.sample
+    sampling = asyncio.Event()
+
+    async def sample() -> object:
+        sampling.set()
+        with contextlib.suppress(asyncio.CancelledError):  # as wait_for does then
+            await asyncio.sleep(60)  # a request in flight, until the cancel
+        return await real()
+
+    monkeypatch.setattr(recorder, "sample", sample)
+    await recorder.start()
+    await asyncio.wait_for(sampling.wait(), 20)
+    await asyncio.wait_for(recorder.stop(), 20)
+    assert not recorder.running and len(recorder.samples) == 1
 
 
 async def test_more_than_one_page_of_consumers(js: JetStreamContext) -> None:
