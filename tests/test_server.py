@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -85,6 +87,30 @@ async def test_restart_keeps_ports_and_file_storage_loses_memory_storage() -> No
         with pytest.raises(NotFoundError):  # a memory stream does not survive at all
             await js.stream_info("GONE")
         await nc.close()
+
+
+async def test_restart_waits_while_another_program_holds_a_port_of_its_own() -> None:
+    """While a server is down, the system may lend its port to another program's outgoing
+    connection (a few milliseconds, usually): restart() tries again until it is free."""
+    async with await start_server() as server:
+        url = server.url
+        server.kill()
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        holder.listen()
+
+        async def free_once_refused() -> None:
+            said = lambda: server.log_path.read_text(errors="replace")  # noqa: E731
+            await fanout_kit.wait_for(lambda: "address already in use" in said(), 20, "refusal")
+            holder.close()
+
+        freeing = asyncio.create_task(free_once_refused())
+        try:
+            await server.restart(ready_timeout=30)
+            await freeing
+        finally:
+            holder.close()
+        assert server.running and server.url == url
 
 
 async def test_given_store_dir_is_kept(tmp_path: Path) -> None:
