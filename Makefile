@@ -14,7 +14,7 @@ INSTALLER ?= auto
 ARGS      ?=
 # pytest-xdist workers for `make test`. More than the cores: most tests wait on servers,
 # kernels and browsers rather than compute. JOBS=0 runs the suite serially.
-JOBS      ?= 6
+JOBS      ?= 4
 VENV      := .venv
 BIN       := $(VENV)/bin
 LAB_STAMP := $(VENV)/.fanout-kit-lab-installed
