@@ -14,7 +14,7 @@ controls under it. The controls call this board, never NATS.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from .observe import StreamModel
 from .report import ConsumerTable
 from .topology import validate_name
 from .widget import BoardControls, BoardWidget, board_box
-from .workers import Worker
+from .workers import Worker, live_workers
 
 __all__ = ["DETAIL_LIMIT", "Board", "BoardError"]
 
@@ -184,12 +184,9 @@ class Board:
         return view.Status(feed.connection_now(), state, feed.overload.mode, banners)
 
     def _worker_states(self) -> dict[str, str]:
-        """The worker column: the board's workers and every other the workers module lists
-        (``live_workers()``, when it has one: pool workers, a lesson's own)."""
-        from . import workers as module
-
-        live: Callable[[], Iterable[Worker]] = getattr(module, "live_workers", lambda: ())
-        return view.worker_column(self.stream, [*self.workers.values(), *live()])
+        """The worker column: the board's workers and every other live one on this stream
+        (:func:`~fanout_kit.workers.live_workers`: a pool's, a lesson's own)."""
+        return view.worker_column(self.stream, [*self.workers.values(), *live_workers(self.stream)])
 
     def draw(self, *, force: bool = False) -> bool:
         """Send a frame if anything changed (or ``force``); True if one was sent."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Final
 
@@ -36,10 +37,12 @@ __all__ = [
     "NO_LEADER",
     "PAUSED",
     "RUNNING",
+    "STATES",
     "STOPPED",
     "UNREACHABLE",
     "Worker",
     "WorkerPool",
+    "live_workers",
 ]
 
 Handler = Callable[[Msg], Awaitable[None]]
@@ -52,11 +55,32 @@ UNREACHABLE: Final = "waiting: server unreachable"
 CRASHED: Final = "crashed"
 STOPPED: Final = "stopped"
 
-_ORDER = (RUNNING, PAUSED, CONSUMER_GONE, NO_LEADER, UNREACHABLE, CRASHED, STOPPED)
+STATES: Final = (RUNNING, PAUSED, CONSUMER_GONE, NO_LEADER, UNREACHABLE, CRASHED, STOPPED)
+"""Every state a worker can be in, in the order counts of them are listed."""
 
 FIRST_BACKOFF = 0.1  # seconds before the first retry
 MAX_BACKOFF = 2.0  # the longest pause between retries: a worker resumes within 2 s
 INFO_TIMEOUT = 1.0  # seconds for the consumer-info call that tells why a fetch failed
+
+
+_LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
+"""Every worker started and not stopped since (a crashed one stays: its state is news)."""
+
+
+def live_workers(stream: str | None = None, consumer: str | None = None) -> list[Worker]:
+    """The workers of this process that were started and not stopped since, on ``stream``
+    (and ``consumer``) if given: a :class:`WorkerPool`'s, the board's and a lesson's own.
+
+    A crashed worker is listed (its state, ``crashed``, is what a reader wants to see) until
+    :meth:`Worker.stop` or until nothing refers to it any more (the list holds no reference).
+    The board's worker column counts these, so three pool workers on one durable show as
+    ``3 workers: 2 running, 1 paused``.
+    """
+    return [
+        w
+        for w in list(_LIVE)
+        if (stream is None or w.stream == stream) and (consumer is None or w.consumer == consumer)
+    ]
 
 
 def _describe(exc: BaseException) -> str:
@@ -167,6 +191,7 @@ class Worker:
         task = asyncio.create_task(self._loop(), name=f"fanout-kit-worker-{self.consumer}")
         task.add_done_callback(self._on_done)
         self._task = task
+        _LIVE.add(self)
         return self
 
     async def _connect(self) -> None:
@@ -201,7 +226,9 @@ class Worker:
         await self._die(crashed=True)
 
     async def stop(self) -> None:
-        """Stop the loop and close the connection (messages in hand stay unacked)."""
+        """Stop the loop and close the connection (messages in hand stay unacked); the
+        worker leaves :func:`live_workers`."""
+        _LIVE.discard(self)
         await self._die(crashed=False)
 
     async def _die(self, *, crashed: bool) -> None:
@@ -416,7 +443,7 @@ class WorkerPool:
     def state(self) -> str:
         """One word when all agree (``running``), else counts: ``2 running, 1 crashed``."""
         states = self.states
-        counts = {s: states.count(s) for s in _ORDER if s in states}
+        counts = {s: states.count(s) for s in STATES if s in states}
         if len(counts) == 1:
             return next(iter(counts))
         return ", ".join(f"{n} {s}" for s, n in counts.items())

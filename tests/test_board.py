@@ -18,7 +18,8 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from fanout_kit.board import Board, BoardError
-from fanout_kit.errors import FanoutKitError
+from fanout_kit.boardargs import BoardTypeError
+from fanout_kit.errors import FanoutKitError, KitTypeError, KitValueError
 from fanout_kit.server import NatsServer, get_json
 
 from .conftest import async_wait_until
@@ -272,31 +273,47 @@ async def test_controls_publish_pause_nak_within_one_frame(
 
 
 async def test_worker_column_counts_every_worker_on_a_durable(
-    server: NatsServer, nc: Client, stream: str, monkeypatch: pytest.MonkeyPatch
+    server: NatsServer, nc: Client, stream: str
 ) -> None:
-    """Pool workers started outside the board count too: the board asks the workers module
-    for every live worker (``live_workers()``; stood in for here) besides its own."""
-    from fanout_kit import workers
+    """A WorkerPool started outside the board (as lesson 07 does) counts on its durable's
+    lane, next to the board's own worker, and follows pause, crash and stop by itself."""
+    from fanout_kit.workers import WorkerPool, live_workers
 
-    pool = [workers.Worker(server.url, stream, "audit") for _ in range(3)]
-    monkeypatch.setattr(workers, "live_workers", lambda: pool, raising=False)
     board = await Board.watch(nc, stream, reconcile_interval=None)
+    pool = WorkerPool(server.url, stream, "audit", count=3, batch=2)
+
+    def column() -> dict[str, str | None]:
+        return {x["name"]: x["worker"] for x in board.widget.frame["lanes"]}
+
     try:
-        for w in pool:
-            await w.start()
-        pool[2].pause()
         await board.attach_worker("analytics")
-        board.redraw()
-        lanes = {x["name"]: x["worker"] for x in board.widget.frame["lanes"]}
-        assert lanes == {
-            "analytics": "running",
-            "audit": "3 workers: 2 running, 1 paused",
-            "orders": None,
-        }
+        await pool.start()
+        assert sorted(id(w) for w in live_workers(stream, "audit")) == sorted(map(id, pool))
+        # No redraw asked for: the board's own tick sees the pool.
+        await async_wait_until(
+            lambda: (
+                column()
+                == {"analytics": "running", "audit": "3 workers: 3 running", "orders": None}
+            ),
+            what="the pool counted on its lane",
+        )
+        pool[2].pause()
+        await async_wait_until(
+            lambda: column()["audit"] == "3 workers: 2 running, 1 paused", what="pause shown"
+        )
+        await pool[0].crash()
+        await async_wait_until(
+            lambda: column()["audit"] == "3 workers: 1 running, 1 paused, 1 crashed",
+            what="crash shown",
+        )
+        await pool.stop()
+        assert live_workers(stream, "audit") == []
+        await async_wait_until(lambda: column()["audit"] is None, what="stopped pool gone")
+        assert column()["analytics"] == "running"
     finally:
-        for w in pool:
-            await w.stop()
+        await pool.stop()
         await board.close()
+    assert live_workers(stream) == [], "close() stopped the board's own worker"
 
 
 async def test_publish_sends_demo_events_on_the_streams_subjects(nc: Client, js: Any) -> None:
@@ -323,25 +340,27 @@ async def test_publish_sends_demo_events_on_the_streams_subjects(nc: Client, js:
 
 async def test_watch_refuses_bad_input_before_starting(nc: Client, js: Any, stream: str) -> None:
     tasks = set(asyncio.all_tasks())
-    cases: list[tuple[tuple[Any, ...], dict[str, Any], str]] = [
-        ((js, stream), {}, r"pass the client `nc`, not `nc\.jetstream\(\)`"),
-        (("nats://x", stream), {}, "connected nats-py client"),
-        ((nc, ""), {}, "stream is empty"),
-        ((nc, "A.B"), {}, "contains '\\.'"),
-        ((nc, "NOPE_NOT_HERE"), {}, f"streams there: .*{stream}"),
-        ((nc, stream), {"window": 5}, "window must be a number from 10 to 400"),
-        ((nc, stream), {"window": "60"}, "window must be a whole number"),
-        ((nc, stream), {"refresh_interval": 0.01}, "refresh_interval"),
-        ((nc, stream), {"detail_limit": -1}, "detail_limit"),
-        ((nc, stream), {"overview_rate": 50}, "overview_rate"),
-        ((nc, stream), {"publish": 3}, "publish must be an async function"),
-        ((nc, stream), {"subject": "a.*"}, "literal subject"),
-        ((nc, stream), {"colour": "red"}, "unknown option"),
+    T, V = KitTypeError, KitValueError
+    cases: list[tuple[tuple[Any, ...], dict[str, Any], type[Exception], str, str]] = [
+        ((js, stream), {}, T, "nc", r"pass the client `nc`, not `nc\.jetstream\(\)`"),
+        (("nats://x", stream), {}, T, "nc", "connected nats-py client"),
+        ((nc, ""), {}, V, "stream", "stream is empty"),
+        ((nc, "A.B"), {}, V, "stream", "contains '\\.'"),
+        ((nc, "NOPE_NOT_HERE"), {}, V, "stream", f"streams there: .*{stream}"),
+        ((nc, stream), {"window": 5}, V, "window", "window must be a number from 10 to 400"),
+        ((nc, stream), {"window": "60"}, T, "window", "window must be a whole number"),
+        ((nc, stream), {"refresh_interval": 0.01}, V, "refresh_interval", "refresh_interval"),
+        ((nc, stream), {"detail_limit": -1}, V, "detail_limit", "detail_limit"),
+        ((nc, stream), {"overview_rate": 50}, V, "overview_rate", "overview_rate"),
+        ((nc, stream), {"publish": 3}, T, "publish", "publish must be an async function"),
+        ((nc, stream), {"subject": "a.*"}, V, "subject", "literal subject"),
+        ((nc, stream), {"colour": "red"}, T, "colour", "unknown option"),
     ]
-    for args, options, message in cases:
-        with pytest.raises((ValueError, TypeError), match=message) as caught:
+    for args, options, kind, param, message in cases:
+        with pytest.raises(kind, match=message) as caught:
             await Board.watch(*args, **options)
-        assert isinstance(caught.value, FanoutKitError), caught.value
+        assert isinstance(caught.value, BoardError | BoardTypeError), caught.value
+        assert caught.value.param == param, (caught.value, caught.value.param)
     assert set(asyncio.all_tasks()) == tasks, "nothing left running"
 
 
