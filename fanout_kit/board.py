@@ -22,6 +22,7 @@ from nats.aio.client import Client
 
 from . import view
 from .boardargs import BoardError, check_client, check_options, check_stream, feed_options
+from .cells import known_capacity
 from .demo import publish_demo
 from .feed import DETAIL_LIMIT, Feed
 from .observe import StreamModel
@@ -58,6 +59,8 @@ class Board:
         self._drawn: tuple[Any, ...] = ()
         self._last: dict[str, Any] | None = None
         self.widget = BoardWidget()
+        # The browser's report of how many cells fit redraws at once, a closed board too.
+        self.widget.observe(lambda _change: self.draw(), names="capacity")
         self.controls = BoardControls(self) if options["controls"] else None
         self._box = board_box(self.widget, self.controls)
 
@@ -143,9 +146,11 @@ class Board:
 
     @property
     def capacity(self) -> int:
-        """Message cells per lane: what the browser reported fits, else ``window``."""
+        """Message cells per lane: what the browser reported fits, else ``window``; a closed
+        board's only as far back as what it recorded can tell (it asks the server nothing)."""
         lo, hi = CAPACITY
-        return max(lo, min(hi, self.widget.capacity or self.window))
+        fits = max(lo, min(hi, self.widget.capacity or self.window))
+        return known_capacity(self.model, fits, self.max_lanes) if self.closed else fits
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         """Per consumer: ``delivered``, ``ack_floor`` (stream sequences), ``num_pending``,
@@ -192,17 +197,18 @@ class Board:
         """Send a frame if anything changed (or ``force``); True if one was sent."""
         if self.controls is not None:
             self.controls.sync_consumers(self.consumers)
-        if self.widget.capacity and self.capacity != self.feed.capacity:
-            self.feed.resize(self.capacity)
+        capacity = self.capacity
+        if self.widget.capacity and capacity != self.feed.capacity:
+            self.feed.resize(capacity)  # a closed feed asks the server nothing
         status, workers = self.status(), self._worker_states()
-        key = (self.model.version, status, tuple(workers.items()), self.capacity, self.api_calls)
+        key = (self.model.version, status, tuple(workers.items()), capacity, self.api_calls)
         if not force and key == self._drawn:
             return False
         self._drawn = key
         frame = view.build_frame(
             self.model,
             status,
-            capacity=self.capacity,
+            capacity=capacity,
             t=time.monotonic() - self._born,
             api_calls=self.api_calls,
             workers=workers,

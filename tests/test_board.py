@@ -17,9 +17,11 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
+from fanout_kit import view
 from fanout_kit.board import Board, BoardError
 from fanout_kit.boardargs import BoardTypeError
 from fanout_kit.errors import FanoutKitError, KitTypeError, KitValueError
+from fanout_kit.observe import MsgState
 from fanout_kit.server import NatsServer, get_json
 
 from .conftest import async_wait_until
@@ -136,6 +138,39 @@ async def test_close_leaves_no_tasks_or_subscriptions_and_says_closed(
     frame = board.widget.frame
     assert frame["status"]["board"] == "closed", "the last frame says closed"
     assert frame["lanes"][1]["worker"] == "stopped"
+
+
+async def test_a_closed_board_redraws_once_at_the_capacity_the_browser_reports(
+    nc: Client, js: Any, stream: str
+) -> None:
+    """A board closed before the browser said how wide it is (Run All) widens when the report
+    comes: one frame, from what it recorded, asking the server nothing; only as far back as
+    the recording tells (a filtered lane needs subjects the board never learned)."""
+    await publish(js, stream, 60)  # before the board: it asks for the window's subjects only
+    board = await Board.watch(nc, stream, window=10, reconcile_interval=None)
+    try:
+        await publish(js, stream, 30)  # seen by the wiretap: every subject known
+        await board.settle()
+    finally:
+        await board.close()
+    assert board.widget.frame["status"]["board"] == "closed"
+    assert (board.widget.frame["lo"], board.widget.frame["hi"]) == (81, 90)
+    sends, calls = board.sends, board.api_calls
+    board.widget.capacity = 35  # what the browser's report does (a synced trait)
+    assert board.sends == sends + 1, "one frame, at once: no tick runs on a closed board"
+    frame = board.widget.frame
+    assert (frame["lo"], frame["hi"]) == (56, 90) and len(frame["stream_lane"]) == 35
+    assert frame["status"]["board"] == "closed"
+    cells = board.cells()
+    assert sorted(cells[""]) == list(range(56, 91)), "cells() is what the frame draws"
+    lane = next(x for x in frame["lanes"] if x["name"] == "orders")
+    assert lane["cells"] == "".join(view.CODES[MsgState(w)] for w in cells["orders"].values())
+    # Wider than what the board learned: it stops where the "orders" filter needs a subject
+    # it never saw (21..50: before the watch, outside its first window and the focus).
+    board.widget.capacity = 400
+    assert (board.widget.frame["lo"], board.widget.frame["hi"]) == (51, 90)
+    assert all(s in board.model.subjects for s in range(51, 91))
+    assert board.api_calls == calls, "a closed board asks the server nothing"
 
 
 async def test_a_board_whose_client_is_closed_says_so(server: NatsServer, stream: str) -> None:
