@@ -95,6 +95,7 @@ class Feed:
         await self.reconcile(exact=True)
         await self.tap.listen()
         await self.tap.subscribe()
+        self.overload.measure(time.monotonic())  # arms the wiretap's alarm
         await self.reconcile(exact=False)
         await self.fill()
         self.spawn(self._tick_loop(), "tick")

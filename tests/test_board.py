@@ -414,6 +414,26 @@ async def test_export_writes_one_html_file(
         await board.close()
 
 
+async def test_a_short_burst_is_not_a_rate(nc: Client, js: Any, stream: str) -> None:
+    """``detail_limit`` is events a second: fewer events than that, however fast they come
+    (here 60 messages published at once, fetched and acked at once), never switch modes. (A
+    measure over one tick used to scale 50 events in 10 ms up to 5,000 a second.)"""
+    board = await Board.watch(nc, stream, reconcile_interval=None, detail_limit=300)
+    try:
+        sub = await js.pull_subscribe_bind("analytics", stream=stream)
+        acks = [await js.publish_async(f"{stream.lower()}.users", b"{}") for _ in range(60)]
+        await asyncio.gather(*acks)
+        msgs = await sub.fetch(60, timeout=5)
+        await asyncio.gather(*(m.ack() for m in msgs))
+        await sub.unsubscribe()
+        await board.settle()
+        # publish + puback + delivery + ack per message: fewer than 300 within any second
+        assert board.feed.tap.events == 4 * 60
+        assert board.mode_switches == 0 and board.mode == "detail"
+    finally:
+        await board.close()
+
+
 async def test_overload_mode_drops_the_wiretap_and_comes_back(
     server: NatsServer, nc: Client, js: Any, stream: str
 ) -> None:
