@@ -236,11 +236,12 @@ class Board:
         validate_name(consumer, "consumer")
         worker = self.workers.get(consumer)
         if worker is None:
-            url = self.nc.connected_url
-            if url is None:
+            if self.nc.connected_url is None:
                 raise BoardError("the board's client is not connected: no server to start on")
+            # Every server the client knows (a cluster's nodes): the worker fails over too.
+            urls = dict.fromkeys(f"{u.scheme}://{u.hostname}:{u.port}" for u in self.nc.servers)
             worker = Worker(
-                f"{url.scheme}://{url.hostname}:{url.port}",
+                ",".join(urls),
                 self.stream,
                 consumer,
                 batch=batch,

@@ -15,6 +15,9 @@ The feed owns the I/O; the model (:mod:`fanout_kit.observe`) owns the state; the
 * The **connection**: ``connected``, ``disconnected, reconnecting`` or ``closed``, read from the
   client each tick; back from an outage it reconciles. :meth:`settle` during an outage raises
   :class:`~fanout_kit.errors.ConnectError` ("unreachable").
+* A **clustered stream's leader**: stream info once a second (counted), because nothing else
+  tells when a leader dies: while its replicas elect a new one, stream info gets no answer and
+  publishes fail, and the board says so ("no leader") until an answer names a leader.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from nats.aio.client import Client
 
 from . import reconcile as apply
 from .cells import FOCUS_CELLS, MAX_LANES, Truth, drawn_names, window
-from .jsapi import STREAM_NOT_FOUND, Api, ApiError, unreachable
+from .cluster import ClusterNotReady
+from .jsapi import NO_LEADER_CODES, STREAM_NOT_FOUND, Api, ApiError, unreachable
 from .observe import StreamModel
 from .overload import Overload
 from .wiretap import Wiretap
@@ -43,6 +47,10 @@ DETAIL_LIMIT = 5_000
 """Default wiretap events a second above which the feed switches to overload mode."""
 DELETED_DETAILS_MAX = 20_000
 """Ask for the deleted sequences only while the stream has at most this many."""
+LEADER_EVERY = 1.0
+"""Seconds between leader checks of a clustered stream (one stream info each)."""
+LEADER_TIMEOUT = 1.0
+"""Seconds a leader check waits for stream info before saying "no leader"."""
 
 
 class Feed:
@@ -87,6 +95,7 @@ class Feed:
         self._lock = asyncio.Lock()
         self._asked: set[int] = set()
         self._sampled = -1
+        self._checking = False
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -145,8 +154,15 @@ class Feed:
                 "The client this board watches through was closed, so the board stopped. "
                 "Connect again and watch with the new client."
             )
+        cluster = self.model.cluster
         if self.stream_missing:
             out.append(f"Stream {self.stream!r} was not found at the last reconcile.")
+        elif cluster is not None and cluster["leader"] is None and connection == "connected":
+            out.append(
+                f"No leader: publishes fail. Stream {self.stream!r} has no leader right now (its "
+                "replicas are electing one, which takes a few seconds, or too few of them run); "
+                "the numbers are as of its last answer."
+            )
         elif self.read_error and connection == "connected":
             out.append(
                 f"The server did not answer the board's last reconcile ({self.read_error}): "
@@ -186,6 +202,7 @@ class Feed:
                 await self._run_queued(1.0)
             before = self.model.events
             details = self.model.num_deleted <= DELETED_DETAILS_MAX
+            stream: dict[str, Any] | None = None
             try:
                 stream = await self.api.stream_info(deleted_details=details)
                 infos = await self.api.consumers()
@@ -193,6 +210,8 @@ class Feed:
                 missing = isinstance(exc, ApiError) and exc.err_code == STREAM_NOT_FOUND
                 self.stream_missing = missing
                 self.read_error = None if missing else f"{type(exc).__name__}: {exc}".strip()
+                if stream is None:
+                    self._no_answer(exc)
                 self.model.version += 1
                 raise
             self.stream_missing, self.read_error = False, None
@@ -211,6 +230,26 @@ class Feed:
                 self.model.forget_consumers_except(i["name"] for i in infos)
         await self.tap.follow_push()
         return exact
+
+    def _no_answer(self, exc: BaseException) -> None:
+        """Stream info failed: for a clustered stream, no answer (or "unavailable") while
+        connected means it has no leader (the consumer list, the meta leader's, may work)."""
+        silent = isinstance(exc, TimeoutError)  # nats-py's TimeoutError is one too
+        refused = isinstance(exc, ApiError) and exc.err_code in NO_LEADER_CODES
+        if (silent or refused) and self.nc.is_connected:
+            apply.mark_leaderless(self.model)
+
+    async def check_leader(self) -> None:
+        """A clustered stream: does it have a leader, and how current are its replicas?"""
+        self._checking = True
+        try:
+            info = await self.api.stream_info(deleted_details=False, timeout=LEADER_TIMEOUT)
+        except Exception as exc:
+            self._no_answer(exc)
+            raise
+        finally:
+            self._checking = False
+        apply.apply_cluster(self.model, info)
 
     def window(self) -> tuple[int, int]:
         return window(self.model, self.capacity)
@@ -271,6 +310,10 @@ class Feed:
             if self.ticks % every == 0 and self.connection == "connected" and not self.settling:
                 read = functools.partial(self.fill, limit=self.capacity)
                 self.spawn(self._quietly(read), "fill")
+            leader_due = self.ticks % max(1, round(LEADER_EVERY / self.tick)) == 0
+            if self.model.cluster is not None and leader_due and not self._checking:
+                if self.connection == "connected":
+                    self.spawn(self._quietly(self.check_leader), "leader")
             if self.nc.is_closed:  # closed under the board: it says so, and stops
                 self.client_closed = True
                 self.on_tick()
@@ -319,9 +362,16 @@ class Feed:
             self.model.clear_gone()
             self.model.sample_lag()
             self._sampled = self.model.version
-        except (nats.errors.Error, TimeoutError) as exc:
+        except (nats.errors.Error, TimeoutError, ApiError) as exc:
             if not self.nc.is_connected:  # the server went away while settling
                 raise unreachable(self.nc, type(exc).__name__) from None
+            cluster = self.model.cluster
+            if cluster is not None and cluster["leader"] is None:
+                raise ClusterNotReady(
+                    f"Stream {self.stream!r} has no leader (its replicas are electing one, or "
+                    "too few of them run), so the board cannot settle against it. Settle "
+                    "again once the board names a leader."
+                ) from None
             raise
         finally:
             self.settling = False

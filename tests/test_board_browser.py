@@ -22,7 +22,7 @@ import pytest
 from fanout_kit import palette
 
 from .board_frames import expected_cells, make_frame
-from .browser import ARTIFACTS, CHROMIUM, FLAGS, open_notebook, require_chromium
+from .browser import ARTIFACTS, FLAGS, open_notebook, require_chromium
 from .labutil import start_browser_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -228,14 +228,14 @@ def board(tmp_path_factory: pytest.TempPathFactory, server: Any) -> Iterator[Ses
     first: its fixture cannot start once Playwright's loop runs in this thread)."""
     from playwright.sync_api import sync_playwright
 
-    require_chromium()
+    chromium = require_chromium()
     tmp = tmp_path_factory.mktemp("board-browser")
     lab = start_browser_lab(tmp)
     try:
         _write_notebook(tmp / "notebooks" / NOTEBOOK, SETUP)
         lab.wait_ready()
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=FLAGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 open_notebook(page, lab, NOTEBOOK)
