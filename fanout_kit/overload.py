@@ -67,7 +67,10 @@ class Overload:
 
     @property
     def mode(self) -> str:
-        return "overload" if self.active else "detail"
+        """``overload`` from the moment the switch is decided (the wiretap may still be
+        unsubscribing: what happens meanwhile is not followed message by message), else
+        ``detail``."""
+        return "overload" if self.active or self.switching else "detail"
 
     def banner(self) -> str | None:
         if not self.active:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -430,6 +431,47 @@ async def test_a_short_burst_is_not_a_rate(nc: Client, js: Any, stream: str) -> 
         # publish + puback + delivery + ack per message: fewer than 300 within any second
         assert board.feed.tap.events == 4 * 60
         assert board.mode_switches == 0 and board.mode == "detail"
+    finally:
+        await board.close()
+
+
+async def test_overload_counts_events_within_a_second_not_a_burst_scaled_up(
+    nc: Client, stream: str
+) -> None:
+    """The limit is a count a second: 300 events at once stay under ``detail_limit=300`` (a
+    measure over one tick called that 3,000 a second or more), one more within the same
+    second is over it."""
+    board = await Board.watch(nc, stream, reconcile_interval=None, detail_limit=300)
+    try:
+        overload, tap = board.feed.overload, board.feed.tap
+        tap.events += 300  # as if 300 events had just arrived together
+        overload.measure(time.monotonic())
+        assert board.mode == "detail" and not overload.switching
+        assert tap.alarm <= tap.events + 1, "the next event within the second rings the alarm"
+        tap.events += 1
+        overload.measure(time.monotonic())
+        assert board.mode == "overload"
+        await async_wait_until(lambda: overload.active, what="overload mode entered")
+    finally:
+        await board.close()
+
+
+async def test_the_mode_says_overload_from_the_moment_the_switch_is_decided(
+    nc: Client, stream: str
+) -> None:
+    """While the wiretap is being dropped, what happens is not followed message by message, so
+    nothing may say "detail" then: lesson 02's browser test saw "detail", clicked Nak next, and
+    the nak went by unseen (no trace) while the board was in fact entering overload mode."""
+    board = await Board.watch(nc, stream, reconcile_interval=None, detail_limit=100)
+    try:
+        overload = board.feed.overload
+        board.feed.tap.events += 101  # as if 101 events arrived within this second
+        overload.measure(time.monotonic())
+        assert overload.switching and not overload.active, "decided, enter() not run yet"
+        assert board.mode == "overload" and board.status().mode == "overload"
+        board.redraw()
+        assert board.widget.frame["status"]["mode"] == "overload"
+        await async_wait_until(lambda: overload.active, what="overload mode entered")
     finally:
         await board.close()
 

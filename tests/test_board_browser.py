@@ -45,6 +45,8 @@ def send(*_):
                       problems=state["problems"]))
 
 
+reports = []  # every capacity the browser reported, in order (said when a test fails)
+w.observe(lambda change: reports.append(change["new"]), "capacity")
 w.observe(send, "capacity")
 send()
 w
@@ -287,7 +289,8 @@ def test_the_newest_message_of_every_lane_is_in_view_at_every_width(board: Sessi
             got = board.page.evaluate(NEWEST_VISIBLE)
             assert got["bad"] == [], (width, file_browser, got)
             caps[(width, file_browser)] = got["capacity"]
-            assert int(board.kernel("print(w.capacity)")) == got["capacity"]
+            kernel = int(board.kernel("print(w.capacity)"))
+            assert kernel == got["capacity"], (width, file_browser, board.kernel("print(reports)"))
     # The window adapts: more room, more messages.
     assert caps[(1920, False)] > caps[(1400, False)] > caps[(1024, False)]
     assert caps[(1024, True)] < caps[(1024, False)]
@@ -330,6 +333,9 @@ def test_banners_and_status_wrap_and_say_what_is_wrong(board: Session) -> None:
     assert "Connection disconnected, reconnecting" in text
     assert "more than 5,000 events/s" in text and "does not know which." in text
     assert "2 more consumers not drawn" in board.page.locator(".fk-board .fk-hidden").inner_text()
+    head = board.page.locator(".fk-board .fk-head").inner_text()
+    assert "no leader: publishes fail" in head and "replicas: n2 behind (lag 7), n3 current" in head
+    assert board.page.locator(".fk-board").get_attribute("data-leader") == ""
     assert board.page.evaluate(NEWEST_VISIBLE)["bad"] == []
     deleted = board.page.locator(".fk-lane.fk-deleted").get_attribute("aria-label")
     assert deleted == "consumer old (deleted)"
