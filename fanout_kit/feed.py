@@ -15,9 +15,8 @@ The feed owns the I/O; the model (:mod:`fanout_kit.observe`) owns the state; the
 * The **connection**: ``connected``, ``disconnected, reconnecting`` or ``closed``, read from the
   client each tick; back from an outage it reconciles. :meth:`settle` during an outage raises
   :class:`~fanout_kit.errors.ConnectError` ("unreachable").
-* A **clustered stream's leader**: stream info once a second (counted), because nothing else
-  tells when a leader dies: while its replicas elect a new one, stream info gets no answer and
-  publishes fail, and the board says so ("no leader") until an answer names a leader.
+* A **clustered stream's leader** (:mod:`fanout_kit.leader`): stream info once a second,
+  because nothing else tells when a leader dies; "no leader" until an answer names one.
 """
 
 from __future__ import annotations
@@ -36,7 +35,8 @@ from nats.aio.client import Client
 from . import reconcile as apply
 from .cells import FOCUS_CELLS, MAX_LANES, Truth, drawn_names, window
 from .cluster import ClusterNotReady
-from .jsapi import NO_LEADER_CODES, STREAM_NOT_FOUND, Api, ApiError, unreachable
+from .jsapi import STREAM_NOT_FOUND, Api, ApiError, unreachable
+from .leader import LeaderCheck, passing
 from .observe import StreamModel
 from .overload import Overload
 from .wiretap import Wiretap
@@ -47,10 +47,6 @@ DETAIL_LIMIT = 5_000
 """Default wiretap events a second above which the feed switches to overload mode."""
 DELETED_DETAILS_MAX = 20_000
 """Ask for the deleted sequences only while the stream has at most this many."""
-LEADER_EVERY = 1.0
-"""Seconds between leader checks of a clustered stream (one stream info each)."""
-LEADER_TIMEOUT = 1.0
-"""Seconds a leader check waits for stream info before saying "no leader"."""
 
 
 class Feed:
@@ -95,7 +91,7 @@ class Feed:
         self._lock = asyncio.Lock()
         self._asked: set[int] = set()
         self._sampled = -1
-        self._checking = False
+        self.leader = LeaderCheck(self.api, self.model)
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -211,7 +207,7 @@ class Feed:
                 self.stream_missing = missing
                 self.read_error = None if missing else f"{type(exc).__name__}: {exc}".strip()
                 if stream is None:
-                    self._no_answer(exc)
+                    self.leader.stream_info_failed(exc)
                 self.model.version += 1
                 raise
             self.stream_missing, self.read_error = False, None
@@ -230,26 +226,6 @@ class Feed:
                 self.model.forget_consumers_except(i["name"] for i in infos)
         await self.tap.follow_push()
         return exact
-
-    def _no_answer(self, exc: BaseException) -> None:
-        """Stream info failed: for a clustered stream, no answer (or "unavailable") while
-        connected means it has no leader (the consumer list, the meta leader's, may work)."""
-        silent = isinstance(exc, TimeoutError)  # nats-py's TimeoutError is one too
-        refused = isinstance(exc, ApiError) and exc.err_code in NO_LEADER_CODES
-        if (silent or refused) and self.nc.is_connected:
-            apply.mark_leaderless(self.model)
-
-    async def check_leader(self) -> None:
-        """A clustered stream: does it have a leader, and how current are its replicas?"""
-        self._checking = True
-        try:
-            info = await self.api.stream_info(deleted_details=False, timeout=LEADER_TIMEOUT)
-        except Exception as exc:
-            self._no_answer(exc)
-            raise
-        finally:
-            self._checking = False
-        apply.apply_cluster(self.model, info)
 
     def window(self) -> tuple[int, int]:
         return window(self.model, self.capacity)
@@ -310,10 +286,8 @@ class Feed:
             if self.ticks % every == 0 and self.connection == "connected" and not self.settling:
                 read = functools.partial(self.fill, limit=self.capacity)
                 self.spawn(self._quietly(read), "fill")
-            leader_due = self.ticks % max(1, round(LEADER_EVERY / self.tick)) == 0
-            if self.model.cluster is not None and leader_due and not self._checking:
-                if self.connection == "connected":
-                    self.spawn(self._quietly(self.check_leader), "leader")
+            if self.leader.due(self.ticks, self.tick) and self.connection == "connected":
+                self.spawn(self._quietly(self.leader.check), "leader")
             if self.nc.is_closed:  # closed under the board: it says so, and stops
                 self.client_closed = True
                 self.on_tick()
@@ -365,12 +339,12 @@ class Feed:
         except (nats.errors.Error, TimeoutError, ApiError) as exc:
             if not self.nc.is_connected:  # the server went away while settling
                 raise unreachable(self.nc, type(exc).__name__) from None
-            cluster = self.model.cluster
-            if cluster is not None and cluster["leader"] is None:
+            if self.model.cluster is not None and passing(exc, self.nc.is_connected):
                 raise ClusterNotReady(
-                    f"Stream {self.stream!r} has no leader (its replicas are electing one, or "
-                    "too few of them run), so the board cannot settle against it. Settle "
-                    "again once the board names a leader."
+                    f"Stream {self.stream!r} or one of its consumers had no leader for "
+                    f"{timeout:g} s (an election, or too few replicas running): the server did "
+                    "not answer, so the board cannot settle against it. Settle again once the "
+                    "board names a leader, or with a longer timeout."
                 ) from None
             raise
         finally:
@@ -397,7 +371,14 @@ class Feed:
             now = time.monotonic()
             waited = now - self.last_event
             if (waited >= self.quiet and not self.workers_busy()) or now >= deadline:
-                if await self.reconcile(exact=True, insist=now >= deadline):
-                    return
+                try:
+                    if await self.reconcile(exact=True, insist=now >= deadline):
+                        return
+                except (nats.errors.Error, TimeoutError, ApiError) as exc:
+                    # No answer (a stream's or a consumer's leader being elected): again,
+                    # until the deadline.
+                    if not passing(exc, self.nc.is_connected) or time.monotonic() >= deadline:
+                        raise
+                    await asyncio.sleep(0.1)
                 continue
             await asyncio.sleep(min(self.quiet - waited, 0.05) if waited < self.quiet else 0.05)
