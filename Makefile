@@ -103,11 +103,12 @@ lab: $(LAB_STAMP)
 test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Lint: ruff, then mypy (strict, config in pyproject.toml) over the package.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m mypy
 
-# Not yet part of `lint`/`test`: the package still has type errors to fix.
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 

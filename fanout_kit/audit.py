@@ -29,14 +29,14 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo, StreamInfo
 from nats.js.errors import APIError
 
-from .args import BadArgument, check_seconds
+from .acks import AckKind, parse_ack_kind, parse_ack_subject
 from .load import PublishRecord
-from .observe import AckKind, parse_ack_kind, parse_ack_subject, subject_matches
-from .topology import validate_name
+from .subjects import filters_of, subject_matches
+from .topology import consumers_of, validate_name
+from .validate import bad_type, check_client, check_seconds
 from .waiting import WaitTimeout, wait_for
 
 __all__ = ["Audit", "ConsumerAudit", "Received", "audit", "seq_ranges"]
@@ -87,8 +87,7 @@ class Received:
     @classmethod
     async def tap(cls, nc: Client, stream: str) -> Received:
         """Start recording from ``$JS.ACK.<stream>.>`` on ``nc`` (a core subscription)."""
-        if not isinstance(nc, Client):
-            raise BadArgument("nc", nc, "a connected nats client: await fanout_kit.connect()")
+        check_client(nc, "nc")
         received = cls(stream)
         received._nc = nc
         received._sub = await nc.subscribe(f"$JS.ACK.{stream}.>", cb=received._on_ack)
@@ -189,7 +188,7 @@ class Audit:
             not c.not_yet_delivered and not c.not_acked for c in self.consumers.values()
         )
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[dict[str, str | int]]:
         """One dict per consumer: the table's numbers."""
         return [
             {
@@ -300,16 +299,6 @@ def _floor(info: ConsumerInfo) -> int:
     return info.ack_floor.stream_seq if info.ack_floor is not None else 0
 
 
-async def _all_consumers(js: JetStreamContext, stream: str) -> dict[str, ConsumerInfo]:
-    found: dict[str, ConsumerInfo] = {}
-    while True:
-        page = await js.consumers_info(stream, offset=len(found) or None)
-        for ci in page:
-            found[ci.name] = ci
-        if len(page) < 256 or not page:
-            return found
-
-
 async def audit(
     nc: Client,
     record: PublishRecord | Iterable[PublishRecord],
@@ -329,23 +318,24 @@ async def audit(
     ``received`` heard from). Waits up to ``settle`` seconds for the wiretap to have seen
     every ack the server counts (each consumer's ack floor) before comparing.
     """
-    if not isinstance(nc, Client):
-        raise BadArgument("nc", nc, "a connected nats client: await fanout_kit.connect()")
+    check_client(nc, "nc")
     try:
         records = [record] if isinstance(record, PublishRecord) else list(record)
     except TypeError:
         records = []
     if not records or not all(isinstance(r, PublishRecord) for r in records):
-        raise BadArgument("record", record, "what publish_paced returned (or a list of those)")
+        fits = "what publish_paced returned (or a list of those)"
+        raise bad_type("record", record, fits, "await publish_paced(js, ...)")
     publishes = [p for r in records for p in r.publishes]
     if not isinstance(received, Received):
-        raise BadArgument("received", received, "a Received: await Received.tap(nc, stream)")
+        fits = "a Received, from Received.tap"
+        raise bad_type("received", received, fits, "await Received.tap(nc, stream)")
     name = validate_name(stream if stream is not None else received.stream, "stream")
-    limit = check_seconds("settle", settle, example="settle=5", zero=True)
+    limit = check_seconds(settle, "settle", "5", zero_ok=True)
     wanted = None if consumers is None else [validate_name(c, "consumer") for c in consumers]
 
     js = nc.jetstream()
-    infos = await _all_consumers(js, name)
+    infos = await consumers_of(js, name)
     notes: list[str] = []
 
     def settled() -> bool:
@@ -390,9 +380,7 @@ async def audit(
         ci = infos.get(cname)
         if ci is not None:
             cfg = ci.config
-            filters = list(cfg.filter_subjects or []) or (
-                [cfg.filter_subject] if cfg.filter_subject else []
-            )
+            filters = filters_of(cfg)
             start = _start_seq(ci, got)
             cursor = _delivered(ci)
         else:

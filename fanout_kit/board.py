@@ -74,8 +74,9 @@ class Board:
         """
         check_client(nc)
         opts = check_options(options)
-        await check_stream(nc, stream)
+        checked = await check_stream(nc, stream)
         board = cls(nc, stream, opts)
+        board.feed.api.calls += checked  # the check's stream info is the board's request too
         try:
             await board.feed.start()
         except BaseException:

@@ -146,8 +146,10 @@ def feed_options(opts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def check_stream(nc: Client, stream: object) -> None:
-    """``stream`` must be a valid name of a stream the server has (else: the ones it has)."""
+async def check_stream(nc: Client, stream: object) -> int:
+    """``stream`` must be a valid name of a stream the server has (else: the ones it has).
+
+    Returns the number of API requests the check made, so the board can count them too."""
     try:
         validate_name(stream, "stream")
     except TopologyError as exc:
@@ -166,3 +168,4 @@ async def check_stream(nc: Client, stream: object) -> None:
             "the spelling.",
             param="stream",
         ) from None
+    return api.calls

@@ -10,7 +10,7 @@ loop. It reads the instructor's ``CLASSROOM`` stream from the start, so a board 
 started yet are listed too.
 
 Readable in light and dark JupyterLab themes: translucent fills under the theme's own text
-colours, and every state has its own mark (✓ passed, ✗ tried, · not started; ✅ ❌ in the
+colours, and every state has its own mark (✓ passed, ✗ tried, · not started, in the page and in the
 text), so colour is never the only signal. ``repr(board)`` is the same table as text.
 """
 
@@ -41,7 +41,7 @@ REFRESH = 4.0
 """Redraws per second at most: results arrive in bursts when a class runs a check together."""
 
 State = Literal["passed", "tried", "not started"]
-_MARKS: dict[State, str] = {"passed": "✅", "tried": "❌", "not started": "·"}
+_MARKS: dict[State, str] = {"passed": "✓", "tried": "✗", "not started": "·"}
 #: In the HTML view: plain text marks every font has (emoji fonts are not everywhere).
 _HTML_MARKS: dict[State, str] = {"passed": "✓", "tried": "✗", "not started": "·"}
 
@@ -112,7 +112,7 @@ class ClassModel:
             lines.append(f"{seat:<{width}}  {row}  {passed}/{len(self.exercises)}")
         if not self.seats:
             lines.append("(no seats yet)")
-        lines.append("✅ passed  ❌ tried, not passed yet  · not started")
+        lines.append("✓ passed  ✗ tried, not passed yet  · not started")
         return "\n".join(lines)
 
     def html(self) -> str:

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
+from . import processes
 from . import server as _server
 from .errors import KitValueError
 from .server import NatsServer, start_server
@@ -176,7 +177,7 @@ def _is_loopback(host: str) -> bool:
 
 def check_host(host: object) -> str:
     """The address the classroom's client port listens on (an IP address or a host name)."""
-    text = check_str(host, "host", example="127.0.0.1").strip()
+    text = check_str(host, "host", example="'127.0.0.1'").strip()
     if any(c.isspace() for c in text) or "/" in text or "@" in text:
         raise KitValueError(
             f"host={host!r} is not an address to listen on. Fix: e.g. host='127.0.0.1' (this "
@@ -474,7 +475,6 @@ def serve(
 ) -> int:
     """``fanout-kit classroom``: start the classroom, write ``seats.json``, run until Ctrl-C
     (or SIGTERM), then stop the server. Prints no password, only where they are."""
-    import signal
     import sys
 
     seat_names(seats)  # every argument checked before anything starts or is written
@@ -498,13 +498,7 @@ def serve(
             limits=limits,
             instructor_limits=instructor_limits,
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except NotImplementedError:  # Windows: no signal handlers on the loop
-                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+        stop = processes.stop_on_signals()
         try:
             written = room.write_seats(out)
             kept = "kept" if store_dir is not None else "removed when the classroom stops"

@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
-import signal
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import processes
 from .classroom import Limits
 from .errors import FanoutKitError
 
@@ -99,13 +99,7 @@ def _doctor_main() -> int:
 def _server_main(store: Path | None) -> int:
     async def serve() -> None:
         server: NatsServer = await start_server(store_dir=store, name="fanout-kit")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except NotImplementedError:  # Windows: no signal handlers on the loop
-                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+        stop = processes.stop_on_signals()
         print(f"nats-server {server.version} (pid {server.pid})")
         print(f"  client      {server.url}")
         print(f"  monitoring  {server.monitoring_url}")

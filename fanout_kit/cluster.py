@@ -20,16 +20,16 @@ import asyncio
 import atexit
 import shutil
 import tempfile
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from nats.aio.client import Client
 
-from .args import BadArgument, check_count, check_seconds, check_text
 from .errors import FanoutKitError
 from .server import NatsServer, get_json, start_server
+from .validate import bad_type, bad_value, check_int, check_path, check_seconds, check_str
 from .waiting import WaitTimeout, wait_for
 
 __all__ = ["Cluster", "ClusterNotReady", "ClusterStart", "start_cluster"]
@@ -38,10 +38,27 @@ READY_TIMEOUT = 30.0
 MAX_NODES = 9
 _PLACEHOLDER_ROUTE = "nats://127.0.0.1:0"  # port 0: a connection there is always refused
 _OWNED_STORES: set[Path] = set()
+T = TypeVar("T")
 
 
 class ClusterNotReady(FanoutKitError, TimeoutError):
     """The cluster (or one stream in it) has no leader within the time given."""
+
+
+async def _wait_or_explain(
+    condition: Callable[[], Awaitable[T | None]],
+    limit: float,
+    seen: dict[str, str],
+    explain: Callable[[str], str],
+) -> T:
+    """:func:`wait_for` ``condition``; on the deadline :class:`ClusterNotReady` with
+    ``explain(said)``, ``said`` being what each node reported last (``seen``, filled in by
+    ``condition``), or "" if none did."""
+    try:
+        return await wait_for(condition, limit, what="the cluster")
+    except WaitTimeout:
+        said = "; ".join(f"{k}: {v}" for k, v in sorted(seen.items()))
+        raise ClusterNotReady(explain(said)) from None
 
 
 @atexit.register
@@ -95,7 +112,11 @@ class Cluster:
 
     def _node(self, node: object) -> NatsServer:
         if not isinstance(node, str) or node not in self.nodes:
-            raise BadArgument("node", node, f"one of the node names {list(self.nodes)}")
+            fits = f"one of the node names {list(self.nodes)}"
+            example = repr(next(iter(self.nodes), "n1"))
+            if not isinstance(node, str):
+                raise bad_type("node", node, fits, example)
+            raise bad_value("node", node, fits, example, why="is not a node of this cluster")
         return self.nodes[node]
 
     async def _meta_view(self, seen: dict[str, str]) -> dict[str, Any] | None:
@@ -127,7 +148,7 @@ class Cluster:
 
         Raises :class:`ClusterNotReady` (not a bare timeout) naming what each node saw.
         """
-        limit = check_seconds("timeout", timeout, example="timeout=30")
+        limit = check_seconds(timeout, "timeout", "30")
         running = self.running
         quorum = len(self.nodes) // 2 + 1
         if len(running) < quorum:
@@ -137,17 +158,17 @@ class Cluster:
                 "Restart a stopped node first: await cluster.restart('<name>')."
             )
         seen: dict[str, str] = {}
-        try:
-            return await wait_for(
-                lambda: self._meta_view(seen), limit, what=f"cluster {self.name}'s meta leader"
-            )
-        except WaitTimeout:
-            said = "; ".join(f"{k}: {v}" for k, v in sorted(seen.items())) or "nothing"
-            raise ClusterNotReady(
+        return await _wait_or_explain(
+            lambda: self._meta_view(seen),
+            limit,
+            seen,
+            lambda said: (
                 f"Cluster {self.name} not ready: no meta leader with every running node current "
-                f"after {limit:g} s (what the nodes said: {said}). Until there is one, stream "
-                "and consumer requests time out. Pass a larger timeout= on a busy machine."
-            ) from None
+                f"after {limit:g} s (what the nodes said: {said or 'nothing'}). Until there is "
+                "one, stream and consumer requests time out. Pass a larger timeout= on a busy "
+                "machine."
+            ),
+        )
 
     async def leader(self, stream: str, *, timeout: float = 10.0) -> str:
         """The name of the node leading ``stream``, waiting up to ``timeout`` s for one.
@@ -155,8 +176,8 @@ class Cluster:
         Raises :class:`ClusterNotReady` if no running node leads it by then (an election
         still running, a lost quorum, or no such stream).
         """
-        check_text("stream", stream, example="'EVENTS'")
-        limit = check_seconds("timeout", timeout, example="timeout=10")
+        check_str(stream, "stream", example="'EVENTS'")
+        limit = check_seconds(timeout, "timeout", "10")
         seen: dict[str, str] = {}
 
         async def leading() -> str | None:
@@ -181,15 +202,16 @@ class Cluster:
                     return name
             return None
 
-        try:
-            return await wait_for(leading, limit, what=f"a leader for stream {stream}")
-        except WaitTimeout:
-            said = "; ".join(f"{k}: {v}" for k, v in sorted(seen.items())) or "no node running"
-            raise ClusterNotReady(
+        return await _wait_or_explain(
+            leading,
+            limit,
+            seen,
+            lambda said: (
                 f"Stream {stream} has no leader on cluster {self.name} after {limit:g} s "
-                f"({said}). An election takes a few seconds; without a quorum of its replicas "
-                "running there is none, and publishes to it fail."
-            ) from None
+                f"({said or 'no node running'}). An election takes a few seconds; without a "
+                "quorum of its replicas running there is none, and publishes to it fail."
+            ),
+        )
 
     def kill(self, node: str) -> None:
         """SIGKILL ``node`` (a power cut: no goodbye to the cluster) and reap it.
@@ -207,7 +229,7 @@ class Cluster:
         current again (see :meth:`wait_ready`).
         """
         srv = self._node(node)
-        limit = check_seconds("timeout", timeout, example="timeout=30")
+        limit = check_seconds(timeout, "timeout", "30")
         await srv.restart()
         if wait:
             await self.wait_ready(limit)
@@ -311,13 +333,11 @@ def start_cluster(
     Raises :class:`ClusterNotReady` if no meta leader appears within ``ready_timeout``
     seconds; whatever had started is stopped first, so no server is left behind.
     """
-    check_count("n", n, example="n=3 (an odd number: 3 or 5)", least=2)
-    if n > MAX_NODES:
-        raise BadArgument("n", n, f"at most {MAX_NODES} nodes on one machine, e.g. n=3")
-    check_text("name", name, example="name='fanout-kit'")
+    check_int(n, "n", low=2, high=MAX_NODES, example="3 (an odd number: 3 or 5)")
+    check_str(name, "name", example="'fanout-kit'")
     if any(c in name for c in " .*>\t/"):
-        raise BadArgument("name", name, "letters, digits, '-' and '_' only, e.g. 'fanout-kit'")
-    if store_dir is not None and not isinstance(store_dir, str | Path):
-        raise BadArgument("store_dir", store_dir, "a folder path (str or Path), or None")
-    timeout = check_seconds("ready_timeout", ready_timeout, example="ready_timeout=30")
+        raise bad_value("name", name, "letters, digits, '-' and '_' only", "'fanout-kit'")
+    if store_dir is not None:
+        check_path(store_dir, "store_dir", example="'cluster-store' (or None)")
+    timeout = check_seconds(ready_timeout, "ready_timeout", "30")
     return ClusterStart(n, name, store_dir, timeout)

@@ -9,6 +9,10 @@ handshake within ``timeout``), instead of nats-py's two-minute retry loop. Once 
 client keeps reconnecting while the server is away, until you close it, so a restart or an
 outage shows as ``nc.is_reconnecting`` and ends by itself when the server returns.
 
+The client is nats-py's own, with one addition: its JetStream contexts know the client they
+came from (``js.client``), so a check handed ``js`` can flush and subscribe on the learner's
+connection without reading nats-py's private attributes.
+
 Credentials embedded in a URL (``nats://alice:secret@host``) never appear in a message or a
 log line: URLs are shown with ``***`` in place of the user info.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -24,27 +29,59 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 
 from .errors import ConnectError, KitTypeError, KitValueError
-from .server import NatsServer, start_server
+from .server import kernel_server
 from .validate import check_seconds, check_str, describe, redact_url, scrub, secrets_in
 
-__all__ = ["CONNECT_TIMEOUT", "RECONNECT_WAIT", "connect", "kernel_server", "resolve_url"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "RECONNECT_WAIT",
+    "KitClient",
+    "KitJetStream",
+    "client_of",
+    "connect",
+    "kernel_server",
+    "resolve_url",
+]
 
 log = logging.getLogger("fanout_kit")
 CONNECT_TIMEOUT = 2.0
 #: Seconds between reconnect attempts while the server is away (forever, until closed).
 RECONNECT_WAIT = 0.5
 _SCHEMES = ("nats", "tls", "ws", "wss")
-_kernel_server: NatsServer | None = None
 
 
-async def kernel_server() -> NatsServer:
-    """The bundled server private to this process, started on first use."""
-    global _kernel_server
-    if _kernel_server is None or not _kernel_server.running:
-        _kernel_server = await start_server()
-    return _kernel_server
+class KitJetStream(JetStreamContext):
+    """nats-py's JetStream context, plus ``client``: the connection it sends on."""
+
+    def __init__(self, client: Client, **options: Any) -> None:
+        super().__init__(client, **options)
+        self.client = client
+
+
+class KitClient(Client):
+    """nats-py's client, whose ``jetstream()`` contexts know it (``js.client``)."""
+
+    def jetstream(self, **options: Any) -> KitJetStream:
+        return KitJetStream(self, **options)
+
+
+def client_of(js: JetStreamContext, param: str = "js") -> Client:
+    """The connection behind ``js``: a check flushes it (so fire-and-forget acks have reached
+    the server before it reads consumer state) and watches ack subjects on it.
+
+    ``js`` must come from a client of :func:`connect`: nats-py itself keeps the link private.
+    """
+    if isinstance(js, KitJetStream):
+        return js.client
+    raise KitTypeError(
+        f"{param} is a JetStream context of a client the kit did not make, so the kit cannot "
+        "reach the connection behind it (to flush acks or watch them). Fix: connect with the "
+        f"kit, e.g. nc = await fanout_kit.connect(); {param} = nc.jetstream().",
+        param=param,
+    )
 
 
 def _check_url(url: object) -> str | None:
@@ -131,7 +168,12 @@ def _credentials_from_env() -> dict[str, Any]:
     return opts
 
 
-async def _reachable(servers: list[str], timeout: float) -> bool:
+async def _unreachable(servers: list[str], timeout: float) -> str | None:
+    """None once one of ``servers`` accepts a TCP connection; else why none did, in the
+    words of what happened: refused at once, no answer within ``timeout``, or the OS's reason
+    (a message that says "within 2 s" for a refusal that took a millisecond misleads)."""
+    silent = False
+    other: list[str] = []
     for server in servers:
         parts = urlsplit(server if "://" in server else f"nats://{server}")
         try:
@@ -139,13 +181,31 @@ async def _reachable(servers: list[str], timeout: float) -> bool:
                 asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222),
                 timeout,
             )
-        except (TimeoutError, OSError):
+        except TimeoutError:
+            silent = True
+            continue
+        except OSError as exc:
+            if not is_connection_refused(exc):
+                other.append(exc.strerror or type(exc).__name__)
             continue
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+        return None
+    if silent:
+        return f"nothing accepted a TCP connection within {timeout:g} s"
+    if other:
+        return f"nothing accepted a TCP connection ({other[0]})"
+    return "nothing accepts TCP connections there (connection refused)"
+
+
+def is_connection_refused(exc: OSError) -> bool:
+    """Connection refused, also when asyncio tried several addresses (``localhost``: ::1 and
+    127.0.0.1) and folded their refusals into one "Multiple exceptions" OSError."""
+    if isinstance(exc, ConnectionRefusedError):
         return True
-    return False
+    codes = re.findall(r"\[Errno (\d+)\]", str(exc))
+    return bool(codes) and all(int(c) == errno.ECONNREFUSED for c in codes)
 
 
 def _is_refusal(exc: BaseException) -> bool:
@@ -161,7 +221,7 @@ async def connect(
     name: str = "fanout-kit",
     timeout: float = CONNECT_TIMEOUT,
     **options: Any,
-) -> Client:
+) -> KitClient:
     """Return a connected nats-py client; ``client.jetstream()`` gives JetStream.
 
     ``options`` go straight to ``nats.connect`` (e.g. ``error_cb``, ``user_credentials``).
@@ -172,7 +232,7 @@ async def connect(
     ``nc.is_reconnecting`` and ``nc.is_closed`` say where it is.
     """
     url = _check_url(url)
-    check_str(name, "name", example="fanout-kit")
+    check_str(name, "name", example="'fanout-kit'")
     timeout = check_seconds(timeout, "timeout", "2")
     from_env = not url and bool(os.environ.get("NATS_URL", "").strip())
     target = await resolve_url(url)
@@ -198,8 +258,9 @@ async def connect(
             scrub(f"Could not connect to NATS at {shown}: {reason}. {hint}", secrets)
         )
 
-    if not await _reachable(servers, timeout):
-        raise failure(f"nothing accepted a TCP connection within {timeout:g} s")
+    why = await _unreachable(servers, timeout)
+    if why is not None:
+        raise failure(why)
 
     seen: list[Exception] = []
     refusals: list[BaseException] = []
@@ -230,7 +291,7 @@ async def connect(
             await theirs(exc)
 
         settings["error_cb"] = both
-    client = Client()
+    client = KitClient()
     connecting = asyncio.ensure_future(client.connect(**settings))
     refusal = asyncio.ensure_future(refused.wait())
     try:

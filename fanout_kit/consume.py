@@ -12,6 +12,7 @@ builtin ``TimeoutError``; both are handled.) Acks are confirmed before returning
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,7 +23,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from .observe import parse_ack_subject
+from .acks import parse_ack_subject
+from .connect import client_of
 from .topology import TopologyError, validate_name
 from .validate import check_bool, check_int, check_js, check_seconds
 
@@ -166,6 +168,7 @@ async def drain(
     _check(js, stream, durable, batch, timeout, max_messages)
     check_bool(ack, "ack")
     check_bool(keep_msgs, "keep_msgs")
+    nc = client_of(js) if ack else None  # to flush acks if the server stops delivering
     pending = await _pending(js, stream, durable)
     seen: list[tuple[str, str]] = []
     msgs: list[Msg] | None = [] if keep_msgs else None
@@ -174,8 +177,10 @@ async def drain(
         sub = await js.pull_subscribe_bind(durable=durable, stream=stream)
         try:
             timed_out, pending = await _pull(sub, seen, msgs, batch, max_messages, ack, timeout)
-            if timed_out and ack and seen:
-                await js._nc.flush(timeout)  # the acks sent so far reach the server
+            if timed_out and nc is not None and seen:
+                # The acks sent so far reach the server (nats-py types the timeout as whole
+                # seconds; rounding up only lengthens the bound).
+                await nc.flush(math.ceil(timeout))
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()

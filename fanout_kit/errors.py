@@ -1,13 +1,16 @@
 """The kit's exceptions. Each message names the problem and the fix.
 
 Bad input raises :class:`KitTypeError` (a wrong type) or :class:`KitValueError` (a wrong
-value), both kit errors *and* the builtin ``TypeError``/``ValueError``, so ``except ValueError``
-keeps working. ``param`` names the parameter that was wrong.
+value): both are a :class:`BadArgument` (``except fanout_kit.BadArgument`` catches any bad
+input) *and* the builtin ``TypeError``/``ValueError``, so ``except ValueError`` keeps working.
+``param`` names the parameter that was wrong. The messages are made in one place,
+:mod:`fanout_kit.validate`.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BadArgument",
     "ConnectError",
     "FanoutKitError",
     "KitTypeError",
@@ -24,20 +27,23 @@ class FanoutKitError(Exception):
     """Base class for every error the kit raises on purpose."""
 
 
-class KitValueError(FanoutKitError, ValueError):
+class BadArgument(FanoutKitError):
+    """Bad input, refused before anything was started or sent; ``param`` names the parameter.
+
+    Raised as :class:`KitTypeError` or :class:`KitValueError`, never itself.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class KitValueError(BadArgument, ValueError):
     """An argument has the right type but a value that does not fit; ``param`` names it."""
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
 
-
-class KitTypeError(FanoutKitError, TypeError):
+class KitTypeError(BadArgument, TypeError):
     """An argument has the wrong type; ``param`` names it."""
-
-    def __init__(self, message: str, *, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
 
 
 class ServerStartError(FanoutKitError):

@@ -15,8 +15,6 @@ import contextlib
 import datetime as dt
 import json
 import random
-import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -25,6 +23,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import NoStreamResponseError
 
+from . import bars
 from .errors import FanoutKitError, KitTypeError, KitValueError
 from .validate import check_bool, check_int, check_js, check_seconds, check_str, describe
 
@@ -49,10 +48,6 @@ KINDS: dict[str, tuple[str, ...]] = {
     "sensor": ("temp", "humidity"),
 }
 DEFAULT_KINDS = ("order", "payment", "user", "auth")
-PROGRESS_MIN = 1000  # events; below this a progress bar only flickers
-PROGRESS_INTERVAL = 0.1  # seconds between widget updates (at most ~10 sends a second)
-GENERATE_PROGRESS_AFTER = 1.0  # seconds of generating before demo_events shows a bar
-_clock = time.monotonic
 DEFAULT_WINDOW = 1000  # publishes in flight before the oldest ack is awaited
 K = TypeVar("K", int, str)
 V = TypeVar("V")
@@ -434,7 +429,7 @@ def demo_events(
     check_int(seed, "seed", example="42")
     chosen = _check_kinds(kinds)
     for name, value in (("prefix", prefix), ("sensor_prefix", sensor_prefix)):
-        check_str(value, name, example="events" if name == "prefix" else "sensors")
+        check_str(value, name, example="'events'" if name == "prefix" else "'sensors'")
         if any(c in value for c in "*> \t") or "" in value.split("."):
             raise KitValueError(
                 f"{name}={value!r} is not a literal subject prefix (no wildcards, spaces or "
@@ -458,11 +453,13 @@ def demo_events(
     world = _World(rng)
     t = start
     events: list[Event] = []
-    progress = _GenerationProgress(n)
+    progress = bars.GenerationBar(n)
     try:
         for i in range(n):
             if not i & 1023:
-                progress.tick(i)  # also where a Ctrl-C under asyncio.run is noticed
+                if _cancel_requested():  # a Ctrl-C under asyncio.run
+                    raise asyncio.CancelledError
+                progress.tick(i)
             t += dt.timedelta(milliseconds=rng.randint(40, 2500))
             kind = rng.choice(chosen)
             etype, fields = world.make(kind)
@@ -513,42 +510,6 @@ def _cancel_requested() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-class _GenerationProgress:
-    """A progress bar for ``demo_events`` that appears only in a notebook, and only once
-    generating has taken longer than ``GENERATE_PROGRESS_AFTER`` seconds (short runs, the
-    usual case, show nothing). Updated at most every ``PROGRESS_INTERVAL`` seconds."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.started = _clock()
-        self.last_draw = self.started
-        self.bar: Any = None
-        self.in_kernel: bool | None = None  # asked once, when it first matters
-
-    def tick(self, done: int) -> None:
-        if _cancel_requested():
-            raise asyncio.CancelledError
-        now = _clock()
-        if self.bar is None:
-            if now - self.started < GENERATE_PROGRESS_AFTER:
-                return
-            if self.in_kernel is None:
-                self.in_kernel = _in_kernel()
-            if not self.in_kernel:
-                return
-            self.bar = _show_bar(self.total, "Generating")
-        if now - self.last_draw >= PROGRESS_INTERVAL:
-            self.bar.value = done
-            self.last_draw = now
-
-    def finish(self, done: int, *, ok: bool) -> None:
-        if self.bar is not None:
-            with self.bar.hold_sync():
-                self.bar.value = done
-                self.bar.bar_style = "success" if ok else "danger"
-                self.bar.description = "Generated" if ok else "Stopped"
-
-
 # --------------------------------------------------------------------------- publisher
 
 
@@ -593,48 +554,6 @@ class PublishReport:
     __str__ = __repr__
 
 
-def _in_kernel() -> bool:
-    """True inside a Jupyter kernel (never imports IPython in a plain script)."""
-    if "ipykernel" not in sys.modules:
-        return False
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def _show_bar(total: int, description: str) -> Any:
-    """Display an ipywidgets progress bar in the notebook (only ever called in a kernel)."""
-    import ipywidgets
-    from IPython.display import display
-
-    bar = ipywidgets.IntProgress(value=0, min=0, max=total, description=description)
-    display(bar)  # type: ignore[no-untyped-call]
-    return bar
-
-
-def _progress_bar(total: int, progress: bool | None) -> Any:
-    if progress is False or total == 0:
-        return None
-    if progress is None and total < PROGRESS_MIN:
-        return None
-    if not _in_kernel():
-        return None
-    return _show_bar(total, "Publishing")
-
-
-async def _tick(bar: Any, done: list[int], interval: float) -> None:
-    """Copy the publish count to the bar on a fixed interval: drawing never slows publishing."""
-    shown = -1
-    while True:
-        await asyncio.sleep(interval)
-        if done[0] != shown:
-            shown = done[0]
-            bar.value = shown
-
-
 async def publish_events(
     js: JetStreamContext,
     events: Iterable[Event],
@@ -666,7 +585,7 @@ async def publish_events(
         check_bool(progress, "progress")
     check_bool(msg_ids, "msg_ids")
     batch = _check_events(events)
-    bar = _progress_bar(len(batch), progress)
+    bar = bars.publishing_bar(len(batch), progress)
     return await _publish(js, batch, window, timeout, bar, msg_ids)
 
 
@@ -695,13 +614,12 @@ async def _publish(
     events: Sequence[Event],
     window: int,
     timeout: float,
-    bar: Any,
+    bar: bars.Bar | None,
     msg_ids: bool,
-    interval: float = PROGRESS_INTERVAL,
 ) -> PublishReport:
     loop = asyncio.get_running_loop()
     done = [0]
-    ticker = asyncio.ensure_future(_tick(bar, done, interval)) if bar is not None else None
+    ticker = asyncio.ensure_future(bars.follow(bar, done)) if bar is not None else None
     publish = js.publish_async
     futures: list[asyncio.Future[PubAck]] = []
     settled = 0  # futures[:settled] are done and checked
@@ -710,6 +628,19 @@ async def _publish(
         # One deadline for the whole run, pushed forward every 256 acks: "acks stopped coming
         # for `timeout` seconds" without a timer per message (that would cost ~10% speed).
         async with asyncio.timeout_at(loop.time() + timeout) as deadline:
+
+            async def settle_oldest() -> None:
+                """Wait for the oldest ack in flight (raising what the server said)."""
+                nonlocal settled
+                oldest = futures[settled]
+                if not oldest.done():
+                    await oldest
+                oldest.result()
+                settled += 1
+                done[0] = settled
+                if not settled & 255:
+                    deadline.reschedule(loop.time() + timeout)
+
             for ev in events:
                 if msg_ids:
                     fut = await publish(
@@ -719,23 +650,9 @@ async def _publish(
                     fut = await publish(ev.subject, ev.payload)
                 futures.append(fut)
                 if len(futures) - settled >= window:
-                    oldest = futures[settled]
-                    if not oldest.done():
-                        await oldest
-                    oldest.result()
-                    settled += 1
-                    done[0] = settled
-                    if not settled & 255:
-                        deadline.reschedule(loop.time() + timeout)
+                    await settle_oldest()
             while settled < len(futures):
-                oldest = futures[settled]
-                if not oldest.done():
-                    await oldest
-                oldest.result()
-                settled += 1
-                done[0] = settled
-                if not settled & 255:
-                    deadline.reschedule(loop.time() + timeout)
+                await settle_oldest()
     except NoStreamResponseError:
         ev = events[settled]
         raise PublishError(
@@ -756,14 +673,12 @@ async def _publish(
                 fut.exception()  # retrieved: no "exception never retrieved" warning later
             else:
                 fut.cancel()
-        if ticker is not None:
+        if ticker is not None and bar is not None:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
-            with bar.hold_sync():
-                bar.value = done[0]
-                bar.bar_style = "success" if done[0] == len(events) else "danger"
-                bar.description = "Published" if done[0] == len(events) else "Failed"
+            ok = done[0] == len(events)
+            bars.finish(bar, done[0], ok=ok, words=("Published", "Failed"))
 
     acks = [fut.result() for fut in futures]
     streams = tuple(dict.fromkeys(a.stream for a in acks))

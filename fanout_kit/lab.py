@@ -39,14 +39,12 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from . import processes
 from .errors import FanoutKitError
-from .server import _pid_alive
 from .session import (
     STORE,
     SessionServer,
@@ -172,88 +170,6 @@ def jupyter_spawn_options() -> dict[str, Any]:
     return {"process_group": 0, "preexec_fn": processes.die_with_parent_hook(signal.SIGTERM)}
 
 
-@dataclass(frozen=True)
-class _Proc:
-    """A process by pid and start time, so a recycled pid is never signalled by mistake."""
-
-    pid: int
-    start: str
-
-    @classmethod
-    def of(cls, pid: int) -> _Proc | None:
-        found = _identity(pid)
-        return cls(pid, found[1]) if found else None
-
-    def alive(self) -> bool:
-        found = _identity(self.pid)
-        return found is not None and found[1] == self.start and found[0] not in ("Z", "X")
-
-    def signal(self, signum: int) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-                os.kill(self.pid, signum)
-
-
-def _has_proc() -> bool:
-    return processes.platform() == "linux" and Path("/proc/self/stat").is_file()
-
-
-def _identity(pid: int) -> tuple[str, str] | None:
-    """(state, start time) of process ``pid``, or None if there is no such process.
-
-    Linux reads ``/proc/<pid>/stat``; macOS (any POSIX without /proc) asks ``ps``. Windows
-    needs neither: there the lab's job object ends whatever JupyterLab left behind.
-    """
-    if _has_proc():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return fields[0], fields[19]
-    out = _ps("-o", "stat=", "-o", "lstart=", "-p", str(pid))
-    if not out:
-        return None
-    state, _, start = out.strip().partition(" ")
-    return state[:1], start.strip()
-
-
-def _ps(*args: str) -> str:
-    """``ps`` with ``args`` (POSIX without /proc), or "" where there is no ps (Windows)."""
-    ps = shutil.which("ps") if processes.platform() != "win32" else None
-    if ps is None:
-        return ""
-    try:
-        done = subprocess.run([ps, *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout
-
-
-def _children(parent: int) -> list[int]:
-    """The pids of ``parent``'s children: /proc on Linux, ``ps`` elsewhere."""
-    if _has_proc():
-        kids: list[int] = []
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                kids += [int(c) for c in (task / "children").read_text().split()]
-        return kids
-    pairs = (line.split() for line in _ps("-A", "-o", "pid=", "-o", "ppid=").splitlines())
-    return [int(p[0]) for p in pairs if len(p) == 2 and p[1] == str(parent)]
-
-
-def _descendants(pid: int) -> list[_Proc]:
-    """Every process below ``pid`` (children, their children, ...)."""
-    found: list[_Proc] = []
-    todo = [pid]
-    while todo:
-        for child in _children(todo.pop()):
-            proc = _Proc.of(child)
-            if proc is not None and proc not in found:
-                found.append(proc)
-                todo.append(proc.pid)
-    return found
-
-
 def _wait_for(done: Callable[[], bool], seconds: float, hurry: Callable[[], bool]) -> bool:
     deadline = time.monotonic() + seconds
     while not done():
@@ -298,7 +214,7 @@ def stop_tree(
     ``runtime`` given, Jupyter's shutdown request), kill it after ``grace`` seconds; then
     SIGTERM (and SIGKILL after ``kill_grace``) to any process below it still running.
     ``hurry()`` turning true skips the waiting (a second Ctrl-C)."""
-    family = _descendants(proc.pid)
+    family = processes.descendants(proc.pid)
     if proc.poll() is None:
         asked = False
         if processes.platform() == "win32" and runtime is not None:
@@ -363,7 +279,7 @@ def _private_dir() -> Path:
     parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     for old in parent.glob("fanout-kit-lab-*"):
         pid = old.name.split("-")[3] if old.name.count("-") >= 4 else ""
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not processes.pid_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(prefix=f"fanout-kit-lab-{os.getpid()}-", dir=parent))
     os.chmod(folder, 0o700)

@@ -24,15 +24,13 @@ import time
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerInfo
 
-from .args import BadArgument, check_seconds
 from .load import PublishRecord
-from .topology import validate_name
+from .topology import CONSUMER_PAGE, consumers_of, validate_name
+from .validate import bad_type, check_js, check_seconds
 
 __all__ = ["LagPlot", "LagRecorder", "LagSample", "record_lag"]
 
-PAGE = 256  # consumers per CONSUMER.LIST answer (the server's page size)
 # Mid-tone colours with enough contrast on white and on JupyterLab's dark background;
 # past eight consumers the dash pattern changes too.
 PALETTE = (
@@ -233,7 +231,7 @@ class LagPlot:
         )
         caption = f"<caption style='text-align:left'>{summary}</caption>"
         return (
-            f'<div class="fk-lag" style="color:var(--jp-content-font-color1, inherit)">{svg}'
+            f'<div class="fk-lag-plot" style="color:var(--jp-content-font-color1, inherit)">{svg}'
             f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
         )
 
@@ -242,11 +240,9 @@ class LagRecorder:
     """Samples every consumer of ``stream`` every ``interval`` seconds (see :func:`record_lag`)."""
 
     def __init__(self, js: JetStreamContext, stream: str, *, interval: float = 1.0) -> None:
-        if not isinstance(js, JetStreamContext):
-            raise BadArgument("js", js, "a JetStream context: nc.jetstream()")
-        self.js = js
+        self.js = check_js(js)
         self.stream = validate_name(stream, "stream")
-        self.interval = check_seconds("interval", interval, example="interval=1.0")
+        self.interval = check_seconds(interval, "interval", "1.0")
         self.samples: list[LagSample] = []
         self.api_calls = 0
         """Consumer-list requests made so far (one per tick up to 256 consumers)."""
@@ -259,18 +255,10 @@ class LagRecorder:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def _consumers(self) -> list[ConsumerInfo]:
-        found: list[ConsumerInfo] = []
-        while True:
-            self.api_calls += 1
-            page = await self.js.consumers_info(self.stream, offset=len(found) or None)
-            found += page
-            if len(page) < PAGE:
-                return found
-
     async def sample(self) -> LagSample:
         """Take one sample now (one consumer-list request per 256 consumers)."""
-        infos = await self._consumers()
+        infos = list((await consumers_of(self.js, self.stream)).values())
+        self.api_calls += len(infos) // CONSUMER_PAGE + 1  # one request per page
         t = time.monotonic() - self._t0
         lag = {ci.name: ci.num_pending or 0 for ci in infos}
         ack_pending = {ci.name: ci.num_ack_pending or 0 for ci in infos}
@@ -293,6 +281,11 @@ class LagRecorder:
             except Exception as exc:  # a tick missed during an election is a gap, not a crash
                 self.last_error = f"{type(exc).__name__}: {exc}"
             next_at += self.interval
+            if next_at < loop.time():
+                # A tick took longer than the interval (an election, a busy server): skip
+                # the ticks it missed instead of sampling them back to back, which would
+                # draw delivery rates over a few milliseconds as bursts that never happened.
+                next_at = loop.time() + self.interval
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     def _on_done(self, task: asyncio.Task[None]) -> None:
@@ -315,7 +308,8 @@ class LagRecorder:
     def plot(self, publishes: PublishRecord | None = None) -> LagPlot:
         """The figure of everything sampled so far; ``publishes`` adds its send rate."""
         if publishes is not None and not isinstance(publishes, PublishRecord):
-            raise BadArgument("publishes", publishes, "what publish_paced returned, or None")
+            fits = "what publish_paced returned, or None"
+            raise bad_type("publishes", publishes, fits, "await publish_paced(js, ...)")
         names = sorted({n for s in self.samples for n in s.lag})
         times = [s.t for s in self.samples]
         lag = {n: [s.lag.get(n, 0) for s in self.samples] for n in names}

@@ -20,6 +20,7 @@ probe the code asks, so tests can exercise each OS's path on this machine.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -29,11 +30,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 __all__ = [
+    "WINDOWS",
     "Lifeline",
+    "Proc",
+    "WindowsApi",
     "args_of",
+    "children",
+    "descendants",
     "die_with_parent_hook",
     "kill_pid",
     "lock_fd",
@@ -41,6 +47,7 @@ __all__ = [
     "platform",
     "protect",
     "spawn_options",
+    "stop_on_signals",
 ]
 
 # prctl(2) option: deliver a signal to this process when its parent (thread) dies.
@@ -53,7 +60,6 @@ _PROCESS_TERMINATE = 0x0001
 _PROCESS_SET_QUOTA = 0x0100
 _PROCESS_QUERY_LIMITED = 0x1000
 _STILL_ACTIVE = 259
-_windows_job: int | None = None
 
 #: The watchdog a macOS (or any POSIX without PR_SET_PDEATHSIG) server gets: its stdin is the
 #: pipe from the owner. End-of-file without the word "stop" means the owner died.
@@ -107,6 +113,20 @@ def die_with_parent_hook(sig: int | None = None) -> Callable[[], None] | None:
         prctl(PR_SET_PDEATHSIG, chosen, 0, 0, 0)
 
     return arm
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM, for a foreground command (``fanout-kit server``,
+    ``classroom``) that stops its servers in order before it exits. Call it on the running
+    loop; where the loop takes no signal handlers (Windows), plain ones hand the signal over."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except NotImplementedError:
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    return stop
 
 
 def spawn_options() -> dict[str, Any]:
@@ -167,23 +187,59 @@ def protect(proc: subprocess.Popen[bytes]) -> Lifeline:
 # --------------------------------------------------------------------------- Windows
 
 
-def _kernel32() -> Any:
-    import ctypes
+# typeshed declares Windows' own modules (msvcrt, ctypes.WinDLL) for win32 only, while the kit
+# chooses these paths at run time (platform()) and tests them on every system with stand-ins:
+# the kit reads them through these protocols, so mypy checks them on Linux too.
+class Msvcrt(Protocol):
+    """What the kit uses of Windows' ``msvcrt`` module: byte-range locks."""
 
-    return ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+    LK_LOCK: int
+    LK_NBLCK: int
+    LK_UNLCK: int
+
+    def locking(self, fd: int, mode: int, nbytes: int, /) -> None: ...
 
 
-def _last_error() -> int:
-    import ctypes
+class _WindowsCtypes(Protocol):
+    def WinDLL(self, name: str, use_last_error: bool = ...) -> Any: ...
 
-    return int(ctypes.get_last_error())  # type: ignore[attr-defined,unused-ignore]
+    def get_last_error(self) -> int: ...
+
+
+def msvcrt() -> Msvcrt:
+    """Windows' ``msvcrt`` module (only ever called where :func:`platform` is win32)."""
+    import msvcrt as module
+
+    return cast(Msvcrt, module)
+
+
+class WindowsApi:
+    """Windows' own process calls (kernel32), loaded when first used. :data:`WINDOWS` is the
+    one the kit uses; a test on another system puts a stand-in there. ``job``: this process's
+    kill-on-close job object, made on first use and kept open for the life of the process."""
+
+    def __init__(self) -> None:
+        self.job: int | None = None
+
+    def kernel32(self) -> Any:
+        import ctypes
+
+        return cast(_WindowsCtypes, ctypes).WinDLL("kernel32", use_last_error=True)
+
+    def last_error(self) -> int:
+        import ctypes
+
+        return cast(_WindowsCtypes, ctypes).get_last_error()
+
+
+WINDOWS = WindowsApi()
 
 
 def _assign_to_job(pid: int) -> None:
     """Put ``pid`` in this process's kill-on-close job (created on first use)."""
-    global _windows_job
-    k32 = _kernel32()
-    if _windows_job is None:
+    windows = WINDOWS
+    k32 = windows.kernel32()
+    if windows.job is None:
         import ctypes
 
         class Basic(ctypes.Structure):
@@ -211,19 +267,19 @@ def _assign_to_job(pid: int) -> None:
 
         job = k32.CreateJobObjectW(None, None)
         if not job:
-            raise OSError(_last_error(), "CreateJobObjectW failed")
+            raise OSError(windows.last_error(), "CreateJobObjectW failed")
         info = Extended()
         info.BasicLimitInformation.LimitFlags = _KILL_ON_JOB_CLOSE
         if not k32.SetInformationJobObject(
             job, _JOB_EXTENDED_LIMITS, ctypes.byref(info), ctypes.sizeof(info)
         ):
-            raise OSError(_last_error(), "SetInformationJobObject failed")
-        _windows_job = int(job)  # kept open for the life of this process, on purpose
+            raise OSError(windows.last_error(), "SetInformationJobObject failed")
+        windows.job = int(job)  # kept open for the life of this process, on purpose
     handle = k32.OpenProcess(_PROCESS_SET_QUOTA | _PROCESS_TERMINATE, False, pid)
     if not handle:
         return  # it already exited
     try:
-        k32.AssignProcessToJobObject(_windows_job, handle)
+        k32.AssignProcessToJobObject(windows.job, handle)
     finally:
         k32.CloseHandle(handle)
 
@@ -234,11 +290,10 @@ def _assign_to_job(pid: int) -> None:
 def lock_fd(fd: int) -> bool:
     """Take an exclusive lock on the open file ``fd`` without waiting; False if it is held."""
     if platform() == "win32":
-        import msvcrt
-
+        locks = msvcrt()
         os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+            locks.locking(fd, locks.LK_NBLCK, 1)
         except OSError:
             return False
         return True
@@ -292,10 +347,10 @@ def pid_alive(pid: int) -> bool:
 def _windows_alive(pid: int) -> bool:
     import ctypes
 
-    k32 = _kernel32()
+    k32 = WINDOWS.kernel32()
     handle = k32.OpenProcess(_PROCESS_QUERY_LIMITED, False, pid)
     if not handle:
-        return _last_error() == 5  # access denied: it exists
+        return WINDOWS.last_error() == 5  # access denied: it exists
     try:
         code = ctypes.c_ulong(0)
         if not k32.GetExitCodeProcess(handle, ctypes.byref(code)):
@@ -308,7 +363,7 @@ def _windows_alive(pid: int) -> bool:
 def kill_pid(pid: int) -> None:
     """Kill ``pid`` outright (SIGKILL; TerminateProcess on Windows). Gone already is fine."""
     if platform() == "win32":
-        k32 = _kernel32()
+        k32 = WINDOWS.kernel32()
         handle = k32.OpenProcess(_PROCESS_TERMINATE, False, pid)
         if handle:
             try:
@@ -330,7 +385,7 @@ def args_of(pid: int) -> list[str] | None:
     if platform() == "win32":
         return None
     proc = Path(f"/proc/{pid}/cmdline")
-    if platform() == "linux" and Path("/proc/self").exists():
+    if _has_proc():
         try:
             raw = proc.read_bytes()
         except OSError:
@@ -350,3 +405,88 @@ def args_of(pid: int) -> list[str] | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.split() if out else []
+
+
+# --------------------------------------------------------------------------- process trees
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A process by pid and start time, so a recycled pid is never signalled by mistake."""
+
+    pid: int
+    start: str
+
+    @classmethod
+    def of(cls, pid: int) -> Proc | None:
+        found = _identity(pid)
+        return cls(pid, found[1]) if found else None
+
+    def alive(self) -> bool:
+        found = _identity(self.pid)
+        return found is not None and found[1] == self.start and found[0] not in ("Z", "X")
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+                os.kill(self.pid, signum)
+
+
+def _has_proc() -> bool:
+    return platform() == "linux" and Path("/proc/self/stat").is_file()
+
+
+def _identity(pid: int) -> tuple[str, str] | None:
+    """(state, start time) of process ``pid``, or None if there is no such process.
+
+    Linux reads ``/proc/<pid>/stat``; macOS (any POSIX without /proc) asks ``ps``. Windows
+    needs neither: there the lab's job object ends whatever JupyterLab left behind.
+    """
+    if _has_proc():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return fields[0], fields[19]
+    out = _ps("-o", "stat=", "-o", "lstart=", "-p", str(pid))
+    if not out:
+        return None
+    state, _, start = out.strip().partition(" ")
+    return state[:1], start.strip()
+
+
+def _ps(*args: str) -> str:
+    """``ps`` with ``args`` (POSIX without /proc), or "" where there is no ps (Windows)."""
+    ps = shutil.which("ps") if platform() != "win32" else None
+    if ps is None:
+        return ""
+    try:
+        done = subprocess.run([ps, *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout
+
+
+def children(parent: int) -> list[int]:
+    """The pids of ``parent``'s children: /proc on Linux, ``ps`` elsewhere."""
+    if _has_proc():
+        kids: list[int] = []
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                kids += [int(c) for c in (task / "children").read_text().split()]
+        return kids
+    pairs = (line.split() for line in _ps("-A", "-o", "pid=", "-o", "ppid=").splitlines())
+    return [int(p[0]) for p in pairs if len(p) == 2 and p[1] == str(parent)]
+
+
+def descendants(pid: int) -> list[Proc]:
+    """Every process below ``pid`` (children, their children, ...)."""
+    found: list[Proc] = []
+    todo = [pid]
+    while todo:
+        for child in children(todo.pop()):
+            proc = Proc.of(child)
+            if proc is not None and proc not in found:
+                found.append(proc)
+                todo.append(proc.pid)
+    return found

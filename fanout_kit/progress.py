@@ -20,7 +20,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
@@ -67,6 +67,7 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise("09", "antipatterns.fix_billing", "fix the billing team's risky setup"),
     Exercise("10", "architecture.inventory", "the inventory service"),
     Exercise("11", "cluster.orders_r3", "ORDERS_R3 replicated on three nodes"),
+    Exercise("12", "failure.dead_letters", "dead letters for the refund service"),
 )
 
 
@@ -89,28 +90,38 @@ class Attempt:
     at: str
 
 
-_MEMORY: list[Attempt] = []
-_OVERRIDE: list[Path] = []
+@dataclass(eq=False)  # removed by identity: two alike recordings are still two
+class _Recording:
+    """Where results go: ``path``, or (None) where a kernel records, with ``memory`` for
+    results that have no file."""
+
+    path: Path | None
+    memory: list[Attempt] = field(default_factory=list)
+
+
+_RECORDINGS: list[_Recording] = [_Recording(None)]  # the last one is in force
 
 
 @contextlib.contextmanager
-def recording_to(path: Path) -> Iterator[Path]:
+def recording_to(path: Path | None) -> Iterator[Path | None]:
     """Record to (and read from) ``path`` inside the block, in this process only: tests give
-    each test a file of its own without leaking it to the kernels a test starts."""
-    stack = _OVERRIDE
-    stack.append(path)
+    each test a file of its own without leaking it to the kernels a test starts. With
+    ``None``, record as a kernel would (``$FANOUT_KIT_PROGRESS``, the workspace, else in
+    memory), starting with no results in memory."""
+    recording = _Recording(path)
+    _RECORDINGS.append(recording)
     try:
         yield path
     finally:
-        stack.remove(path)
+        _RECORDINGS.remove(recording)
 
 
 def progress_file() -> Path | None:
     """Where results are recorded: a :func:`recording_to` file, else ``$FANOUT_KIT_PROGRESS``,
     else the progress file of the workspace the kernel runs in (found from the current folder
     up), else None (kept in memory)."""
-    if _OVERRIDE:
-        return _OVERRIDE[-1]
+    if _RECORDINGS[-1].path is not None:
+        return _RECORDINGS[-1].path
     env = os.environ.get(ENV)
     if env:
         return Path(env)
@@ -138,7 +149,7 @@ def _publish(attempt: Attempt) -> None:
 def _append(attempt: Attempt) -> None:
     path = progress_file()
     if path is None:
-        _MEMORY.append(attempt)
+        _RECORDINGS[-1].memory.append(attempt)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(attempt.__dict__) + "\n").encode()
@@ -163,17 +174,16 @@ def _locked(f: IO[bytes], *, exclusive: bool) -> Iterator[None]:
     imported until here, so the kit imports everywhere."""
     fd = f.fileno()
     if processes.platform() == "win32":
-        import msvcrt
-
+        locks = processes.msvcrt()
         where = f.tell()
         os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined,unused-ignore]
+        locks.locking(fd, locks.LK_LOCK, 1)
         f.seek(where)
         try:
             yield
         finally:
             os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+            locks.locking(fd, locks.LK_UNLCK, 1)
         return
     import fcntl
 
@@ -188,7 +198,7 @@ def attempts(path: Path | None = None) -> list[Attempt]:
     """Every recorded result, oldest first (from ``path``, else from :func:`progress_file`)."""
     path = path or progress_file()
     if path is None:
-        return list(_MEMORY)
+        return list(_RECORDINGS[-1].memory)
     try:
         f = path.open("rb")
     except FileNotFoundError:
@@ -213,7 +223,7 @@ def wrong_tries(key: str) -> int:
 
 
 State = Literal["done", "tried", "not started"]
-_MARKS: dict[State, str] = {"done": "✅", "tried": "❌", "not started": "· "}
+_MARKS: dict[State, str] = {"done": "✓", "tried": "✗", "not started": "·"}
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,16 @@ def _cursors(info: Mapping[str, Any]) -> tuple[int, int, int, int]:
     )
 
 
+def _moved_back(c: ConsumerModel, seq: int) -> None:
+    """Last Delivered went back to ``seq`` (``js.reset_consumer``): the server forgot what it
+    delivered after that, and the delivery counts with it, so the lane forgets them too (a
+    delivery count drawn over a message the server calls not yet delivered would be false)."""
+    for per_seq in (c.pending, c.rdc, c.done, c.acked_dc, c.early, c.trace):
+        for s in [s for s in per_seq if s > seq]:
+            del per_seq[s]
+    c.skipped = [(lo, min(hi, seq)) for lo, hi in c.skipped if lo <= seq]
+
+
 def apply_consumer_info(m: StreamModel, info: Mapping[str, Any], *, exact: bool = True) -> None:
     """Consumer info (API or ``/jsz`` shape). ``exact``: the stream is quiet, so take the
     server's numbers as they are; otherwise only merge what can only move forward."""
@@ -183,6 +193,8 @@ def apply_consumer_info(m: StreamModel, info: Mapping[str, Any], *, exact: bool 
     d_s, d_c, f_s, f_c = _cursors(info)
     c.num_waiting = int(info.get("num_waiting", 0))
     if exact:
+        if d_s < c.cursor:
+            _moved_back(c, d_s)
         m.advance_cursor(c, d_s, skipped=False)
         c.cursor, c.cseq = d_s, d_c
         c.floor_s, c.floor_c = f_s, f_c

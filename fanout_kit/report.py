@@ -24,8 +24,8 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
-from .args import BadArgument
-from .topology import TopologyError, validate_name
+from .topology import TopologyError, consumers_of, validate_name
+from .validate import bad_type, bad_value, check_js
 
 __all__ = ["COLUMNS", "ConsumerNumbers", "ConsumerTable", "consumer_numbers", "consumer_table"]
 
@@ -134,29 +134,42 @@ class ConsumerTable:
         """The same numbers with some consumers shown under another name, rows sorted by the
         names shown: an ephemeral consumer's random name as ``"dashboard"``, say, so the text
         is the same on every run. ``labels`` maps names in the table to the names to show."""
+        example = "{'QNksfI3K': 'dashboard'}"
         if not isinstance(labels, Mapping):
-            raise BadArgument("labels", labels, "a dict of {name in the table: name to show}")
+            fits = "a dict of {name in the table: name to show}"
+            raise bad_type("labels", labels, fits, example)
         for name, label in labels.items():
             if name not in self.rows:
-                raise BadArgument("labels", labels, f"keys among the table's {list(self.rows)}")
+                fits = f"a dict with keys among the table's {list(self.rows)}"
+                raise bad_value("labels", labels, fits, example)
             if not isinstance(label, str) or not label.strip():
-                raise BadArgument("labels", labels, "names to show as non-empty strings")
+                fits = "a dict of names to show as non-empty strings"
+                raise bad_type("labels", labels, fits, example)
         shown = [labels.get(name, name) for name in self.rows]
         if len(set(shown)) != len(shown):
-            raise BadArgument("labels", labels, f"names that stay distinct, not {shown}")
+            fits = f"a dict of names that stay distinct, not {shown}"
+            raise bad_value("labels", labels, fits, example)
         rows = {labels.get(name, name): row for name, row in self.rows.items()}
         return ConsumerTable(self.stream, {name: rows[name] for name in sorted(rows)})
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns shown: all of :data:`COLUMNS` unless :meth:`without` left some out."""
+        if not self.rows:
+            return COLUMNS
+        return tuple(c for c in COLUMNS if any(c in row for row in self.rows.values()))
+
     def __repr__(self) -> str:
         names = list(self.rows)
+        shown = self.columns
         width = max([len("consumer"), *map(len, names)])
-        cols = [max([len(c), *(len(_cell(r[c])) for r in self.rows.values())]) for c in COLUMNS]
-        titles = (c.rjust(w) for c, w in zip(COLUMNS, cols, strict=True))
+        cols = [max([len(c), *(len(_cell(r[c])) for r in self.rows.values())]) for c in shown]
+        titles = (c.rjust(w) for c, w in zip(shown, cols, strict=True))
         head = "consumer".ljust(width) + "  " + "  ".join(titles)
         lines = [f"stream {self.stream}", head]
         for name in names:
             row = self.rows[name]
-            cells = (_cell(row[c]).rjust(w) for c, w in zip(COLUMNS, cols, strict=True))
+            cells = (_cell(row[c]).rjust(w) for c, w in zip(shown, cols, strict=True))
             lines.append(name.ljust(width) + "  " + "  ".join(cells))
         if not names:
             lines.append("(no consumers)")
@@ -164,6 +177,21 @@ class ConsumerTable:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self))
+
+    def without(self, *columns: str) -> ConsumerTable:
+        """The same table without some columns, e.g. ``board.table().without("Waiting
+        Pulls")``: for a saved output that must not show a number that changes from moment
+        to moment (a running service's parked pull comes and goes as its fetches expire)."""
+        for column in columns:
+            if column not in COLUMNS:
+                raise bad_value(
+                    "columns", column, f"a column name among {list(COLUMNS)}", "'Waiting Pulls'"
+                )
+        rows = {
+            name: {c: v for c, v in row.items() if c not in columns}
+            for name, row in self.rows.items()
+        }
+        return ConsumerTable(self.stream, rows)
 
 
 def _cell(value: int | str) -> str:
@@ -175,15 +203,11 @@ async def consumer_table(
 ) -> ConsumerTable:
     """Read consumer info for ``names`` (default: every consumer of ``stream``, sorted).
 
-    One API call per named consumer, or a single consumer-list call for all of them. A missing
-    stream or consumer is a :class:`~fanout_kit.topology.TopologyError` naming it.
+    One API call per named consumer, or one consumer-list call per 256 consumers for all of
+    them. A missing stream or consumer is a :class:`~fanout_kit.topology.TopologyError`
+    naming it.
     """
-    if not isinstance(js, JetStreamContext):
-        raise TopologyError(
-            f"js must be a JetStream context (`nc.jetstream()`), got {type(js).__name__}. "
-            "Fix: `await consumer_table(nc.jetstream(), 'EVENTS')`.",
-            field="js",
-        )
+    check_js(js)
     validate_name(stream, "stream name")
     if isinstance(names, str):
         names = [names]
@@ -192,8 +216,8 @@ async def consumer_table(
         for name in names:
             validate_name(name, "consumer name")
     try:
-        if names is None:  # one API call for all of them
-            infos = {info.name: info for info in await js.consumers_info(stream)}
+        if names is None:  # one API call for all of them (up to 256)
+            infos = await consumers_of(js, stream)
             numbers = {n: ConsumerNumbers.from_info(infos[n]) for n in sorted(infos)}
         else:
             numbers = {

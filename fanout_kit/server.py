@@ -49,6 +49,7 @@ __all__ = [
     "NatsServer",
     "find_server_binary",
     "get_json",
+    "kernel_server",
     "listening_addresses",
     "loopback_only",
     "monitor",
@@ -180,10 +181,6 @@ def _write_private(path: Path, text: str) -> None:
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fanout-kit-spawner")
 
 
-def _pid_alive(pid: int) -> bool:
-    return processes.pid_alive(pid)
-
-
 def _is_our_server(pid: int, run_dir: Path, binary: str) -> bool:
     """True only for a live nats-server started from ``binary`` with this run dir."""
     args = processes.args_of(pid)
@@ -210,13 +207,13 @@ def reap_leftovers() -> list[int]:
             binary = str(record["binary"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if _pid_alive(owner):
+        if processes.pid_alive(owner):
             continue
-        if _pid_alive(pid) and _is_our_server(pid, run_dir, binary):
+        if processes.pid_alive(pid) and _is_our_server(pid, run_dir, binary):
             processes.kill_pid(pid)
             reaped.append(pid)
             deadline = time.monotonic() + STOP_TIMEOUT
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while processes.pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.01)
         shutil.rmtree(run_dir, ignore_errors=True)
     return reaped
@@ -365,8 +362,6 @@ async def monitor(endpoint: str, *, url: str | None = None, **params: object) ->
             param="url",
         )
     if url is None:
-        from .connect import kernel_server
-
         url = (await kernel_server()).monitoring_url
     query = "&".join(
         f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in params.items()
@@ -686,7 +681,7 @@ async def _lock_store(store: Path) -> int:
 def _orphaned(holder_text: str) -> bool:
     """True when the lock holder recorded in the lock file has an owner that is gone."""
     try:
-        return not _pid_alive(int(json.loads(holder_text)["owner_pid"]))
+        return not processes.pid_alive(int(json.loads(holder_text)["owner_pid"]))
     except (ValueError, KeyError, TypeError):
         return False
 
@@ -708,13 +703,13 @@ def _holder_message(store: Path, holder_text: str) -> str:
             f"The JetStream store {store} is in use: a kit server is starting on it in process "
             f"{owner}. {fix}"
         )
-    args = processes.args_of(server) if _pid_alive(server) else []
+    args = processes.args_of(server) if processes.pid_alive(server) else []
     if args is None or (args and f"-sd {store}" in " ".join(args)):
         return (
             f"The JetStream store {store} is already used by a running kit server: nats-server "
             f"pid {server} at {url} (started by process {owner}). {fix}"
         )
-    if _pid_alive(owner):
+    if processes.pid_alive(owner):
         return (
             f"The JetStream store {store} belongs to a kit server whose nats-server (pid {server},"
             f" {url}) is not running now: it was stopped or killed. Its owner, process {owner}, "
@@ -753,7 +748,7 @@ def _stop_all_at_exit() -> None:
 def _check_name(name: object) -> str | None:
     if name is None:
         return None
-    check_str(name, "name", example="fanout-kit")
+    check_str(name, "name", example="'fanout-kit'")
     assert isinstance(name, str)
     if any(c.isspace() for c in name):
         raise KitValueError(
@@ -860,3 +855,18 @@ async def start_server(
             shutil.rmtree(made, ignore_errors=True)
         raise
     return server
+
+
+_kernel_server: NatsServer | None = None
+
+
+async def kernel_server() -> NatsServer:
+    """The bundled server private to this process, started on first use.
+
+    ``connect()`` uses it when neither a URL nor ``NATS_URL`` names a server, and
+    ``monitor()`` reads its monitoring port in the same case.
+    """
+    global _kernel_server
+    if _kernel_server is None or not _kernel_server.running:
+        _kernel_server = await start_server()
+    return _kernel_server

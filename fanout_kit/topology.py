@@ -39,14 +39,17 @@ from nats.js.api import (
 from nats.js.errors import APIError, NotFoundError
 
 from .errors import TopologyError, TopologyTypeError
+from .subjects import subject_contains, subjects_overlap, validate_subject
 from .validate import check_js
 
 __all__ = [
     "TopologyError",
+    "consumers_of",
     "ensure_consumer",
     "ensure_stream",
+    "enum_value",
     "reset_streams",
-    "subject_contains",
+    "subject_contains",  # from .subjects, where subject rules live
     "subjects_overlap",
     "validate_name",
     "validate_subject",
@@ -117,100 +120,6 @@ def validate_name(value: object, field: str = "name") -> str:
             field=field,
         )
     return value
-
-
-def validate_subject(value: object, field: str = "subject", *, wildcards: bool = True) -> str:
-    """Return ``value`` if it is a valid NATS subject (or filter), else raise TopologyError.
-
-    Tokens are separated by ``.`` and may not be empty; ``*`` matches one whole token and
-    ``>`` the rest, so it must come last. No whitespace.
-    """
-    if not isinstance(value, str) or not value:
-        error = TopologyError if isinstance(value, str) else TopologyTypeError
-        raise error(
-            f"{field} must be a non-empty subject string, got {value!r}. "
-            f"Fix: e.g. {field}='events.>'.",
-            field=field,
-        )
-    if any(ch.isspace() for ch in value):
-        raise TopologyError(
-            f"{field} {value!r} contains whitespace, which subjects cannot. "
-            "Fix: separate tokens with '.', e.g. 'events.order.created'.",
-            field=field,
-        )
-    tokens = value.split(".")
-    if "" in tokens:
-        raise TopologyError(
-            f"{field} {value!r} has an empty token (a leading, trailing or doubled '.'). "
-            "Fix: remove the extra '.', e.g. 'events.order.>'.",
-            field=field,
-        )
-    for i, token in enumerate(tokens):
-        wild = token in ("*", ">")
-        if not wild and ("*" in token or ">" in token):
-            raise TopologyError(
-                f"{field} {value!r}: wildcard in token {token!r}; '*' and '>' must be a whole "
-                "token. Fix: e.g. 'events.*.created' or 'events.order.>'.",
-                field=field,
-            )
-        if wild and not wildcards:
-            raise TopologyError(
-                f"{field} {value!r} contains a wildcard, but a concrete subject is needed here. "
-                "Fix: name one subject, e.g. 'events.order.created'.",
-                field=field,
-            )
-        if token == ">" and i != len(tokens) - 1:
-            raise TopologyError(
-                f"{field} {value!r}: '>' matches everything after it, so it must be the last "
-                "token. Fix: e.g. 'events.>' or use '*' for a single token.",
-                field=field,
-            )
-    return value
-
-
-def subjects_overlap(a: str, b: str) -> bool:
-    """True if some concrete subject matches both subject patterns ``a`` and ``b``.
-
-    ``events.>`` and ``events.order.*`` overlap; ``events.order.>`` and ``events.user.>`` do not.
-    The server applies this rule to a stream's own subjects and to subjects shared between
-    streams (10065). For a consumer's ``filter_subjects`` it only refuses one filter containing
-    another (10138): see :func:`subject_contains`.
-    """
-    validate_subject(a, "a")
-    validate_subject(b, "b")
-    ta, tb = a.split("."), b.split(".")
-    for i in range(max(len(ta), len(tb))):
-        x = ta[i] if i < len(ta) else None
-        y = tb[i] if i < len(tb) else None
-        if x == ">" or y == ">":
-            # '>' needs at least one token on the other side.
-            return (x if y == ">" else y) is not None
-        if x is None or y is None:
-            return False
-        if x != y and x != "*" and y != "*":
-            return False
-    return True
-
-
-def subject_contains(outer: str, inner: str) -> bool:
-    """True if every subject matching pattern ``inner`` also matches pattern ``outer``.
-
-    ``events.>`` contains ``events.order.*``; ``events.payment.*`` and ``events.*.failed``
-    overlap but neither contains the other. Server 2.15 refuses ``filter_subjects`` only when
-    one contains another (10138); merely overlapping filters are accepted and each message is
-    delivered once.
-    """
-    validate_subject(outer, "outer")
-    validate_subject(inner, "inner")
-    to, ti = outer.split("."), inner.split(".")
-    for i, o in enumerate(to):
-        if o == ">":
-            return len(ti) > i
-        if i >= len(ti) or ti[i] == ">":
-            return False
-        if o != "*" and ti[i] != o:
-            return False
-    return len(ti) == len(to)
 
 
 def _subject_list(value: str | Iterable[str] | None, field: str) -> list[str]:
@@ -356,8 +265,10 @@ def _norm_republish(value: RePublish | None) -> tuple[Any, ...] | None:
     return (value.src or ">", value.dest, bool(value.headers_only))
 
 
-def _value(v: Any) -> Any:
-    return v.value if isinstance(v, Enum) else v
+def enum_value(value: Any) -> Any:
+    """A config field as a plain value: nats-py gives enums in some places, strings in others
+    (``RetentionPolicy.LIMITS`` and ``"limits"`` both give ``"limits"``)."""
+    return value.value if isinstance(value, Enum) else value
 
 
 # --------------------------------------------------------------------------- server errors
@@ -503,7 +414,7 @@ async def ensure_stream(
         elif key in _STREAM_UNSET:
             same = (have if have not in (None, 0, -1) else None) == value
         else:
-            same = _value(have) == _value(value)
+            same = enum_value(have) == enum_value(value)
         if not same:
             changed[key] = _STREAM_UNSET[key] if value is None and key in _STREAM_UNSET else value
     if not changed:
@@ -534,7 +445,7 @@ def _check_stream_fixed(name: str, old: StreamConfig, wanted: Mapping[str, Any])
         f"delete it with `await js.delete_stream({name!r})` or call "
         f"`await reset_streams(js, {name!r})`, then run this again (its messages are lost)."
     )
-    have_storage = StorageType(_value(old.storage) or "file")
+    have_storage = StorageType(enum_value(old.storage) or "file")
     if have_storage != wanted["storage"]:
         raise TopologyError(
             f"Stream {name!r} exists with storage={have_storage.value!r}; you asked for "
@@ -542,7 +453,7 @@ def _check_stream_fixed(name: str, old: StreamConfig, wanted: Mapping[str, Any])
             f"of a stream. Fix: {fix}",
             field="storage",
         )
-    have_ret = RetentionPolicy(_value(old.retention) or "limits")
+    have_ret = RetentionPolicy(enum_value(old.retention) or "limits")
     want_ret = wanted["retention"]
     if have_ret != want_ret and RetentionPolicy.WORK_QUEUE in (have_ret, want_ret):
         raise TopologyError(
@@ -593,6 +504,30 @@ async def reset_streams(js: JetStreamContext, *names: str) -> list[str]:
             continue
         deleted.append(name)
     return deleted
+
+
+#: Consumers per answer to a consumer-list request (the server's page size).
+CONSUMER_PAGE = 256
+
+
+async def consumers_of(
+    js: JetStreamContext, stream: str, *, missing_ok: bool = False
+) -> dict[str, ConsumerInfo]:
+    """Every consumer of ``stream`` by name, from one consumer-list request per 256 consumers.
+
+    A missing stream raises nats-py's ``NotFoundError``, or with ``missing_ok`` gives ``{}``.
+    """
+    found: dict[str, ConsumerInfo] = {}
+    while True:
+        try:
+            page = await js.consumers_info(stream, offset=len(found) or None)
+        except NotFoundError:
+            if missing_ok and not found:
+                return {}
+            raise
+        found.update((info.name, info) for info in page)
+        if len(page) < CONSUMER_PAGE:
+            return found
 
 
 # --------------------------------------------------------------------------- consumers
@@ -804,6 +739,11 @@ def _check_filters_match(
             )
 
 
+_POSITION = ("deliver_policy", "opt_start_seq", "opt_start_time")
+_RESETTABLE = ("all", "by_start_sequence", "by_start_time")
+"""Where a consumer starts, and the deliver policies whose position js.reset_consumer moves."""
+
+
 def _check_consumer_fixed(
     stream: str, durable: str, old: ConsumerConfig, wanted: Mapping[str, Any]
 ) -> None:
@@ -815,20 +755,29 @@ def _check_consumer_fixed(
         "opt_start_time": None,
     }
     for key in _CONSUMER_FIXED:
-        have = _value(getattr(old, key)) or defaults[key]
-        want = _value(wanted[key]) or defaults[key]
+        have = enum_value(getattr(old, key)) or defaults[key]
+        want = enum_value(wanted[key]) or defaults[key]
         if key == "opt_start_time" and have and want:
             same = abs((have - want).total_seconds()) < 1e-6
         else:
             same = have == want
         if same:
             continue
+        move = ""
+        policy = enum_value(old.deliver_policy) or "all"
+        if key in _POSITION and policy in _RESETTABLE:
+            # Since 2.14 the position can move while the config stays (deliver new or last
+            # refuse a reset, 10204).
+            move = (
+                " To move only its position and keep its config: "
+                f"`await js.reset_consumer({stream!r}, {durable!r}, seq)` (nats-server 2.14+)."
+            )
         raise TopologyError(
             f"Consumer {durable!r} on stream {stream!r} exists with {key}={have!r}; you asked "
             f"for {key}={want!r}. The server fixes {key} when a consumer is created and refuses "
             f"to change it (error 10012). Fix: delete the consumer with "
             f"`await js.delete_consumer({stream!r}, {durable!r})` and run this again (it starts "
-            "over from the new position), or use a new durable name.",
+            f"over from the new position), or use a new durable name.{move}",
             field=key,
             err_code=10012,
         )

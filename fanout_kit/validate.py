@@ -3,8 +3,10 @@
 Every public function checks what it is given before it starts or sends anything, and a
 mistake reads the same everywhere: the parameter, the value given and what fits, e.g.
 ``timeout='2' is a str; it must be a number of seconds > 0. Fix: e.g. timeout=2.``
-Wrong types raise :class:`~fanout_kit.errors.KitTypeError`, wrong values
-:class:`~fanout_kit.errors.KitValueError`.
+Wrong types raise :class:`~fanout_kit.errors.KitTypeError` (:func:`bad_type`), wrong values
+:class:`~fanout_kit.errors.KitValueError` (:func:`bad_value`); both are a
+:class:`~fanout_kit.errors.BadArgument`. Every ``example`` is code as it would follow
+``param=``.
 
 ``redact_url`` shows a URL without its user info, so a password in ``NATS_URL`` never ends up
 in a message, a log or a saved notebook output.
@@ -23,6 +25,8 @@ from nats.js import JetStreamContext
 from .errors import KitTypeError, KitValueError
 
 __all__ = [
+    "bad_type",
+    "bad_value",
     "check_bool",
     "check_client",
     "check_int",
@@ -47,7 +51,8 @@ def describe(value: object) -> str:
     return f"{text} (a {type(value).__name__})"
 
 
-def _type_error(param: str, value: object, fits: str, example: str) -> KitTypeError:
+def bad_type(param: str, value: object, fits: str, example: str) -> KitTypeError:
+    """``param=<value> is a <type>; it must be <fits>. Fix: e.g. param=<example>.``"""
     return KitTypeError(
         f"{param}={describe(value)} is a {type(value).__name__}; it must be {fits}. "
         f"Fix: e.g. {param}={example}.",
@@ -55,17 +60,24 @@ def _type_error(param: str, value: object, fits: str, example: str) -> KitTypeEr
     )
 
 
-def check_seconds(value: object, param: str, example: str = "2") -> float:
-    """A finite duration in seconds > 0 (an int or a float, not a bool or a string)."""
+def bad_value(
+    param: str, value: object, fits: str, example: str, *, why: str = "does not fit"
+) -> KitValueError:
+    """``param=<value> <why>; it must be <fits>. Fix: e.g. param=<example>.``"""
+    return KitValueError(
+        f"{param}={describe(value)} {why}; it must be {fits}. Fix: e.g. {param}={example}.",
+        param=param,
+    )
+
+
+def check_seconds(value: object, param: str, example: str = "2", *, zero_ok: bool = False) -> float:
+    """A finite duration in seconds > 0 (``zero_ok``: >= 0); an int or a float, not a bool."""
+    fits = f"a number of seconds {'>= 0' if zero_ok else '> 0'}"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _type_error(param, value, "a number of seconds > 0", example)
+        raise bad_type(param, value, fits, example)
     seconds = float(value)
-    if not seconds > 0 or math.isinf(seconds):
-        raise KitValueError(
-            f"{param}={value!r} is not a usable duration; it must be a number of seconds > 0. "
-            f"Fix: e.g. {param}={example}.",
-            param=param,
-        )
+    if not (seconds >= 0 if zero_ok else seconds > 0) or math.isinf(seconds):
+        raise bad_value(param, value, fits, example, why="is not a usable duration")
     return seconds
 
 
@@ -79,7 +91,7 @@ def check_int(
 ) -> int:
     """A whole number (not a bool) within ``low``..``high`` (each bound optional)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(param, value, "a whole number", example)
+        raise bad_type(param, value, "a whole number", example)
     if (low is not None and value < low) or (high is not None and value > high):
         if high is None:
             fits = f">= {low}"
@@ -87,28 +99,22 @@ def check_int(
             fits = f"<= {high}"
         else:
             fits = f"from {low} to {high}"
-        raise KitValueError(
-            f"{param}={value!r} is out of range; it must be a whole number {fits}. "
-            f"Fix: e.g. {param}={example}.",
-            param=param,
-        )
+        raise bad_value(param, value, f"a whole number {fits}", example, why="is out of range")
     return value
 
 
 def check_bool(value: object, param: str) -> bool:
     if not isinstance(value, bool):
-        raise _type_error(param, value, "True or False", "True")
+        raise bad_type(param, value, "True or False", "True")
     return value
 
 
 def check_str(value: object, param: str, *, example: str, empty_ok: bool = False) -> str:
-    """A string (``empty_ok=False``: a non-empty one)."""
+    """A string (``empty_ok=False``: one with more than white space in it)."""
     if not isinstance(value, str):
-        raise _type_error(param, value, "a string", repr(example))
-    if not value and not empty_ok:
-        raise KitValueError(
-            f"{param} is an empty string. Fix: e.g. {param}={example!r}.", param=param
-        )
+        raise bad_type(param, value, "a string", example)
+    if not value.strip() and not empty_ok:
+        raise bad_value(param, value, "a non-empty string", example, why="is empty")
     return value
 
 
@@ -121,7 +127,7 @@ def check_path(value: object, param: str, *, example: str = "'my-store'") -> Pat
         raise KitValueError(
             f"{param}={value!r} is not a usable path. Fix: e.g. {param}={example}.", param=param
         )
-    raise _type_error(param, value, "a path (a str or a pathlib.Path)", example)
+    raise bad_type(param, value, "a path (a str or a pathlib.Path)", example)
 
 
 def check_js(value: object, param: str = "js") -> JetStreamContext:
@@ -134,7 +140,7 @@ def check_js(value: object, param: str = "js") -> JetStreamContext:
             f"needed here. Fix: pass nc.jetstream(), e.g. js = nc.jetstream().",
             param=param,
         )
-    raise _type_error(param, value, "a JetStream context from nc.jetstream()", "nc.jetstream()")
+    raise bad_type(param, value, "a JetStream context from nc.jetstream()", "nc.jetstream()")
 
 
 def check_client(value: object, param: str = "client") -> Client:
@@ -148,7 +154,7 @@ def check_client(value: object, param: str = "client") -> Client:
             "nc = await fanout_kit.connect(), then use nc, not nc.jetstream().",
             param=param,
         )
-    raise _type_error(param, value, "a NATS client from fanout_kit.connect()", "nc")
+    raise bad_type(param, value, "a NATS client from fanout_kit.connect()", "nc")
 
 
 def redact_url(url: str) -> str:

@@ -14,10 +14,10 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
-from .args import BadArgument, check_seconds, check_text
 from .errors import FanoutKitError
+from .validate import bad_type, check_seconds, check_str
 
-__all__ = ["WaitTimeout", "wait_for"]
+__all__ = ["WaitTimeout", "settle", "wait_for"]
 
 T = TypeVar("T")
 
@@ -86,12 +86,13 @@ async def wait_for(
     exception propagates at once.
     """
     if not callable(condition):
-        raise BadArgument("condition", condition, "a function (plain or async) to call")
-    limit = check_seconds("timeout", timeout, example="timeout=10")
-    check_text("what", what, example="what='the consumer to drain'")
+        fits = "a function (plain or async) to call"
+        raise bad_type("condition", condition, fits, "lambda: len(got) >= 10")
+    limit = check_seconds(timeout, "timeout", "10")
+    check_str(what, "what", example="'the consumer to drain'")
     kinds = ignore if isinstance(ignore, tuple) else (ignore,)
     if not all(isinstance(k, type) and issubclass(k, Exception) for k in kinds):
-        raise BadArgument("ignore", ignore, "an exception class or a tuple of them")
+        raise bad_type("ignore", ignore, "an exception class or a tuple of them", "KeyError")
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
@@ -119,5 +120,28 @@ async def wait_for(
         left = deadline - loop.time()
         if left <= 0:
             raise WaitTimeout(what, limit, last)
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 2, MAX_PAUSE)
+
+
+async def settle(read: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float) -> T:
+    """``await read()`` until ``done(value)``, and return that value; once ``timeout`` seconds
+    have passed, return the last value read instead of raising.
+
+    For a checker that must judge what the server shows once it has caught up (acks are
+    fire-and-forget, the server applies them a moment later), and judge it anyway if it never
+    does: what it shows then is the learner's answer. Polls like :func:`wait_for`, but never
+    cancels a read (cancelling a nats-py request half-way can leave its connection broken),
+    so it may return a little after ``timeout``.
+    """
+    limit = check_seconds(timeout, "timeout", "2")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    pause = FIRST_PAUSE
+    while True:
+        value = await read()
+        left = deadline - loop.time()
+        if done(value) or left <= 0:
+            return value
         await asyncio.sleep(min(pause, left))
         pause = min(pause * 2, MAX_PAUSE)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Final
@@ -27,9 +28,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from .args import BadArgument, check_count, check_seconds, check_text
 from .errors import ConnectError
 from .topology import validate_name
+from .validate import bad_type, check_int, check_seconds, check_str
 
 __all__ = [
     "CONSUMER_GONE",
@@ -63,22 +64,26 @@ MAX_BACKOFF = 2.0  # the longest pause between retries: a worker resumes within 
 INFO_TIMEOUT = 1.0  # seconds for the consumer-info call that tells why a fetch failed
 
 
-_LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
-"""Every worker started and not stopped since (a crashed one stays: its state is news)."""
+_LIVE: weakref.WeakKeyDictionary[Worker, int] = weakref.WeakKeyDictionary()
+"""Workers started and not stopped (crashed ones included), each with when its start() was
+called, for the board's worker column (weak: a worker nobody holds any more is forgotten)."""
+_STARTS = itertools.count()
 
 
 def live_workers(stream: str | None = None, consumer: str | None = None) -> list[Worker]:
-    """The workers of this process that were started and not stopped since, on ``stream``
-    (and ``consumer``) if given: a :class:`WorkerPool`'s, the board's and a lesson's own.
+    """The workers of this process that were started and not stopped since, in the order
+    they were started, on ``stream`` (and ``consumer``) if given: a :class:`WorkerPool`'s,
+    the board's and a lesson's own.
 
     A crashed worker is listed (its state, ``crashed``, is what a reader wants to see) until
     :meth:`Worker.stop` or until nothing refers to it any more (the list holds no reference).
     The board's worker column counts these, so three pool workers on one durable show as
     ``3 workers: 2 running, 1 paused``.
     """
+    ordered = sorted(_LIVE, key=_LIVE.__getitem__)  # a pool connects its workers concurrently
     return [
         w
-        for w in list(_LIVE)
+        for w in ordered
         if (stream is None or w.stream == stream) and (consumer is None or w.consumer == consumer)
     ]
 
@@ -112,14 +117,15 @@ class Worker:
         handler: Handler | None = None,
         fetch_timeout: float = 0.5,
     ) -> None:
-        check_text("url", url, example="'nats://127.0.0.1:4222' or cluster.urls")
+        check_str(url, "url", example="'nats://127.0.0.1:4222' or url=cluster.urls")
         validate_name(stream, "stream")
         validate_name(consumer, "consumer")
-        check_count("batch", batch, example="batch=10")
-        check_seconds("delay", delay, example="delay=0.05", zero=True)
+        check_int(batch, "batch", low=1, example="10")
+        check_seconds(delay, "delay", "0.05", zero_ok=True)
         if handler is not None and not callable(handler):
-            raise BadArgument("handler", handler, "an async function taking one message, or None")
-        check_seconds("fetch_timeout", fetch_timeout, example="fetch_timeout=0.5")
+            fits = "an async function taking one message, or None"
+            raise bad_type("handler", handler, fits, "handle")
+        check_seconds(fetch_timeout, "fetch_timeout", "0.5")
         self.url = url
         self.stream = stream
         self.consumer = consumer
@@ -183,6 +189,7 @@ class Worker:
         """
         if self.active:
             return self
+        started = next(_STARTS)
         await self._connect()
         self.crashed = False
         self._crash_after = None
@@ -191,7 +198,7 @@ class Worker:
         task = asyncio.create_task(self._loop(), name=f"fanout-kit-worker-{self.consumer}")
         task.add_done_callback(self._on_done)
         self._task = task
-        _LIVE.add(self)
+        _LIVE[self] = started
         return self
 
     async def _connect(self) -> None:
@@ -213,7 +220,7 @@ class Worker:
 
     def nak_next(self, n: int = 1) -> None:
         """Nak the next ``n`` messages instead of acking them (the server redelivers them)."""
-        self._nak_next += check_count("n", n, example="n=1")
+        self._nak_next += check_int(n, "n", low=1, example="1")
 
     async def crash(self, after: int | None = None) -> None:
         """Disconnect without acking. ``after``: ack that many more messages first.
@@ -221,14 +228,14 @@ class Worker:
         With ``after=None`` the worker dies at once, holding whatever it fetched.
         """
         if after is not None:
-            self._crash_after = check_count("after", after, example="after=5", least=0)
+            self._crash_after = check_int(after, "after", low=0, example="5")
             return
         await self._die(crashed=True)
 
     async def stop(self) -> None:
         """Stop the loop and close the connection (messages in hand stay unacked); the
         worker leaves :func:`live_workers`."""
-        _LIVE.discard(self)
+        _LIVE.pop(self, None)
         await self._die(crashed=False)
 
     async def _die(self, *, crashed: bool) -> None:
@@ -378,7 +385,7 @@ class WorkerPool:
         handler: Handler | None = None,
         fetch_timeout: float = 0.5,
     ) -> None:
-        check_count("count", count, example="count=3")
+        check_int(count, "count", low=1, example="3")
         self.consumer = consumer
         self.workers = [
             Worker(

@@ -67,7 +67,7 @@ def chromium_page(tmp_path: Path) -> Iterator[object]:
             browser.close()
 
 
-def open_notebook(page, lab, notebook: str) -> None:  # type: ignore[no-untyped-def]
+def open_notebook(page, lab, notebook: str) -> None:
     """Open ``notebook`` in JupyterLab and wait until its kernel is idle."""
     page.goto(f"{lab.base}/lab/tree/{notebook}?token={lab.token}")
     page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
@@ -83,11 +83,11 @@ def open_notebook(page, lab, notebook: str) -> None:  # type: ignore[no-untyped-
     )
 
 
-def run_all(page) -> None:  # type: ignore[no-untyped-def]
+def run_all(page) -> None:
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
 
-def wait_until_idle_after_run(page, timeout_ms: int = 120_000) -> None:  # type: ignore[no-untyped-def]
+def wait_until_idle_after_run(page, timeout_ms: int = 120_000) -> None:
     """Wait until no cell shows a pending ``[*]`` prompt and the kernel is idle."""
     page.wait_for_function(
         """() => {

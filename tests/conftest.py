@@ -18,8 +18,8 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 import fanout_kit
-from fanout_kit import progress
-from fanout_kit.checks import CheckResult, forget_stream
+from fanout_kit import progress, reset_streams
+from fanout_kit.checks import CheckResult
 from fanout_kit.server import NatsServer, get_json
 
 
@@ -39,7 +39,7 @@ async def nc(server: NatsServer) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-async def js(nc: Client):  # type: ignore[no-untyped-def]
+async def js(nc: Client):
     return nc.jetstream()
 
 
@@ -69,7 +69,7 @@ async def fresh_stream(
     js: JetStreamContext, name: str = "EVENTS", subjects: tuple[str, ...] = ("events.>",)
 ) -> None:
     """A new, empty stream ``name`` on ``subjects``: an earlier one is deleted first."""
-    await forget_stream(js, name)
+    await reset_streams(js, name)
     await js.add_stream(name=name, subjects=list(subjects))
 
 
@@ -190,5 +190,5 @@ async def cjs(cluster_nodes: list[NatsServer]) -> AsyncIterator[JetStreamContext
     client = await fanout_kit.connect(",".join(s.url for s in cluster_nodes))
     js = client.jetstream()
     yield js
-    await forget_stream(js, "ORDERS_R3")
+    await reset_streams(js, "ORDERS_R3")
     await client.close()

@@ -10,9 +10,8 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RetentionPolicy, StreamConfig
 
-from fanout_kit.args import BadArgument
+from fanout_kit import BadArgument, reset_streams
 from fanout_kit.audit import Received, audit, seq_ranges
-from fanout_kit.checks import forget_stream
 from fanout_kit.load import publish_paced
 from fanout_kit.server import NatsServer
 from fanout_kit.waiting import wait_for
@@ -23,12 +22,12 @@ STREAM = "AUDITED"
 
 @pytest.fixture
 async def interest(js: JetStreamContext) -> AsyncIterator[str]:
-    await forget_stream(js, STREAM)
+    await reset_streams(js, STREAM)
     await js.add_stream(
         StreamConfig(name=STREAM, subjects=["audit.>"], retention=RetentionPolicy.INTEREST)
     )
     yield STREAM
-    await forget_stream(js, STREAM)
+    await reset_streams(js, STREAM)
 
 
 async def drained(js: JetStreamContext, *names: str) -> bool:
@@ -128,12 +127,12 @@ async def test_lost_behind_and_processed_twice(
 async def test_bad_arguments(
     nc: Client, js: JetStreamContext, args: dict[str, object], parameter: str
 ) -> None:
-    await forget_stream(js, STREAM)
+    await reset_streams(js, STREAM)
     await js.add_stream(name=STREAM, subjects=["audit.>"])
     record = await publish_paced(js, rate=1000, n=1, subjects="audit.x")
     call: dict[str, object] = {"nc": nc, "record": record, "received": Received(STREAM)}
     call.update(args)
     with pytest.raises(BadArgument) as caught:
-        await audit(**call)  # type: ignore[arg-type]
-    assert caught.value.parameter == parameter
-    await forget_stream(js, STREAM)
+        await audit(**call)
+    assert caught.value.param == parameter
+    await reset_streams(js, STREAM)

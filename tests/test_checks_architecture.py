@@ -19,12 +19,12 @@ from .solutions import load_solution
 BOTH = ["events.order.created", "events.order.shipped"]
 
 
-def _solution():  # type: ignore[no-untyped-def]
+def _solution():
     return load_solution("10-event-driven-architecture")
 
 
 @pytest.fixture(autouse=True)
-async def _events(js, monkeypatch):  # type: ignore[no-untyped-def]
+async def _events(js, monkeypatch):
     # Wrong answers that never catch up make the check wait out its timeouts: keep them short.
     monkeypatch.setattr(architecture, "IDLE_TIMEOUT", 1.0)
     monkeypatch.setattr(architecture, "STOP_TIMEOUT", 1.0)
@@ -34,7 +34,7 @@ async def _events(js, monkeypatch):  # type: ignore[no-untyped-def]
     await js.delete_stream("EVENTS")
 
 
-def _service(  # type: ignore[no-untyped-def]
+def _service(
     key=lambda msg, event: event["type"],
     ack=True,
     run=True,
@@ -43,7 +43,7 @@ def _service(  # type: ignore[no-untyped-def]
 ):
     """A service like the solution's, with one thing changed."""
 
-    async def service(js, counts):  # type: ignore[no-untyped-def]
+    async def service(js, counts):
         cfg = ConsumerConfig(**{"durable_name": "inventory", **config})
         await js.add_consumer("EVENTS", cfg)
         if not run:
@@ -70,7 +70,7 @@ def _service(  # type: ignore[no-untyped-def]
     return service
 
 
-async def _expected(js) -> dict[str, int]:  # type: ignore[no-untyped-def]
+async def _expected(js) -> dict[str, int]:
     stored = (await js.stream_info("EVENTS", subjects_filter="events.order.*")).state.subjects
     return {s[7:]: stored[s] for s in BOTH}
 
@@ -125,22 +125,22 @@ WRONG = {
 
 
 @pytest.mark.parametrize("case", list(WRONG))
-async def test_wrong_answers_get_their_hint(js, case: str) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_answers_get_their_hint(js, case: str) -> None:
     config, phrases = WRONG[case]
     result = await architecture.inventory(js, _service(**config))
     assert_wrong(result, phrases)
 
 
-async def test_crash_on_an_empty_fetch_is_explained(js) -> None:  # type: ignore[no-untyped-def]
-    def service(js, counts):  # type: ignore[no-untyped-def]
+async def test_crash_on_an_empty_fetch_is_explained(js) -> None:
+    def service(js, counts):
         raise nats.errors.TimeoutError
 
     result = await architecture.inventory(js, service)
     assert_wrong(result, ["except TimeoutError: continue"])
 
 
-async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
-    async def both_fields(js, counts):  # type: ignore[no-untyped-def]
+async def test_server_refusal_is_reported(js) -> None:
+    async def both_fields(js, counts):
         await js.add_consumer(
             "EVENTS",
             ConsumerConfig(
@@ -154,7 +154,7 @@ async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untype
     assert_wrong(result, ["The server refused your consumer"])
 
 
-async def test_missing_stream_is_explained(js) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_stream_is_explained(js) -> None:
     await js.delete_stream("EVENTS")
     result = await architecture.inventory(js, _solution().inventory_service)
     assert_wrong(result, ["no EVENTS stream"])

@@ -25,8 +25,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 import fanout_kit
-from fanout_kit import progress
-from fanout_kit.checks import Checker, CheckResult, forget_stream, learner
+from fanout_kit import progress, reset_streams
+from fanout_kit.checks import Checker, CheckResult, learner
 from fanout_kit.events import demo_events, publish_events
 from fanout_kit.server import NatsServer
 
@@ -150,6 +150,13 @@ LESSONS: dict[str, Lesson] = {
         ("on n1, n2, n3 in files",),
         cluster=True,
     ),
+    "12": Lesson(
+        "12-when-a-message-keeps-failing",
+        "dead_letters",
+        _nothing,
+        ("REFUNDS", "REFUNDS_DLQ"),
+        ("refund rf_2002 (seq 2) was delivered 3 times", "js.get_msg('REFUNDS', 2)"),
+    ),
 }
 
 
@@ -182,7 +189,7 @@ async def case(exercise: Any, js: JetStreamContext) -> Any:
     await lesson.prepare(jet)
     yield ex, lesson, _checker(ex)[1], jet
     for stream in lesson.streams:
-        await forget_stream(jet, stream)
+        await reset_streams(jet, stream)
     if client is not None:
         await client.close()
 
@@ -238,7 +245,7 @@ async def test_the_stub_is_not_attempted_in_the_lessons_words(case: Any) -> None
     result = await check(js, stub)
     assert result.status == "not attempted", result
     saved = _saved_output(lesson, *exercise.key.split("."))
-    if saved.startswith("⏳"):
+    if saved.startswith("○"):
         assert repr(result) == saved, "the committed notebook shows other words"
     assert progress.report().rows[int(exercise.lesson)].state == "not started"
     after = await _state(js, lesson)
@@ -290,6 +297,18 @@ async def test_a_wrong_answer_climbs_the_hint_ladder(case: Any) -> None:
     assert recorded == [("wrong", 1), ("wrong", 2), ("wrong", 3)]
 
 
+async def test_a_demonstration_with_record_false_is_not_a_try(case: Any) -> None:
+    """A lesson that shows its check on code of its own (09) passes record=False: the
+    learner's own first wrong try still gets the first rung."""
+    _, lesson, check, js = case
+    nothing = _like_solution(lesson, lambda *args: None)
+    demo = await check(js, nothing, record=False)
+    assert demo.status == "wrong" and demo.rung == 1
+    assert progress.attempts() == []
+    mine = await check(js, nothing)
+    assert mine.rung == 1, mine
+
+
 async def test_the_ladder_continues_after_a_restart(case: Any) -> None:
     """A new kernel reads the recorded tries: its first wrong try is already the second."""
     exercise, lesson, check, js = case
@@ -317,7 +336,7 @@ async def test_a_name_lost_in_a_kernel_restart_is_explained(case: Any) -> None:
     _, lesson, check, js = case
 
     def body(*args: Any) -> Any:
-        return setup_cells_result  # type: ignore[name-defined]  # noqa: F821
+        return setup_cells_result  # noqa: F821
 
     result = await check(js, _like_solution(lesson, body))
     assert result.status == "wrong", result

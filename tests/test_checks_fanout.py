@@ -12,12 +12,12 @@ from .conftest import assert_wrong, fresh_stream
 from .solutions import load_solution
 
 
-def _solution():  # type: ignore[no-untyped-def]
+def _solution():
     return load_solution("02-basic-fan-out")
 
 
 @pytest.fixture(autouse=True)
-async def events(js):  # type: ignore[no-untyped-def]
+async def events(js):
     """A fresh EVENTS with 10 messages; removed afterwards."""
     await fresh_stream(js)
     for i in range(10):
@@ -33,9 +33,9 @@ def _learner(
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
     ack_policy: AckPolicy = AckPolicy.EXPLICIT,
     finish: str = "ack",
-    **extra,  # type: ignore[no-untyped-def]
-):  # type: ignore[no-untyped-def]
-    async def create_billing(js):  # type: ignore[no-untyped-def]
+    **extra,
+):
+    async def create_billing(js):
         if durable is None:  # an ephemeral consumer: no durable name
             sub = await js.pull_subscribe("events.>", stream="EVENTS")
         else:
@@ -52,12 +52,12 @@ def _learner(
     return create_billing
 
 
-async def test_fire_and_forget_acks_are_accepted(js) -> None:  # type: ignore[no-untyped-def]
+async def test_fire_and_forget_acks_are_accepted(js) -> None:
     result = await fanout.billing_consumer(js, _learner())
     assert result.ok, result
 
 
-async def test_start_sequence_one_counts_as_from_the_start(js) -> None:  # type: ignore[no-untyped-def]
+async def test_start_sequence_one_counts_as_from_the_start(js) -> None:
     learner = _learner(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=1)
     assert (await fanout.billing_consumer(js, learner)).ok
 
@@ -84,13 +84,13 @@ async def test_start_sequence_one_counts_as_from_the_start(js) -> None:  # type:
         ({"n_fetch": 6, "n_ack": 6}, "acked 6 messages"),
     ],
 )
-async def test_wrong_answers_get_their_hint(js, kwargs, hint) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_answers_get_their_hint(js, kwargs, hint) -> None:
     result = await fanout.billing_consumer(js, _learner(**kwargs))
     assert_wrong(result, [hint])
 
 
-async def test_one_term_among_acks_is_named(js) -> None:  # type: ignore[no-untyped-def]
-    async def create_billing(js):  # type: ignore[no-untyped-def]
+async def test_one_term_among_acks_is_named(js) -> None:
+    async def create_billing(js):
         await js.add_consumer("EVENTS", ConsumerConfig(durable_name="billing"))
         sub = await js.pull_subscribe_bind(durable="billing", stream="EVENTS")
         msgs = await sub.fetch(4, timeout=2)
@@ -102,10 +102,10 @@ async def test_one_term_among_acks_is_named(js) -> None:  # type: ignore[no-unty
     assert_wrong(result, ["term() on 1 message (stream seq 4)"])
 
 
-async def test_missing_stream_is_explained(js) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_stream_is_explained(js) -> None:
     await js.delete_stream("EVENTS")
 
-    async def create_billing(js):  # type: ignore[no-untyped-def]
+    async def create_billing(js):
         return None
 
     result = await fanout.billing_consumer(js, create_billing)
@@ -114,15 +114,15 @@ async def test_missing_stream_is_explained(js) -> None:  # type: ignore[no-untyp
     assert_wrong(result, ["no EVENTS stream", "Run All Above"])
 
 
-async def test_forgot_to_create_is_named(js) -> None:  # type: ignore[no-untyped-def]
-    async def create_billing(js):  # type: ignore[no-untyped-def]
+async def test_forgot_to_create_is_named(js) -> None:
+    async def create_billing(js):
         return None  # e.g. built a ConsumerConfig but never called js.add_consumer
 
     result = await fanout.billing_consumer(js, create_billing)
     assert_wrong(result, ["no consumer named 'billing'"])
 
 
-async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
+async def test_server_refusal_is_reported(js) -> None:
     learner = _learner(deliver_policy=DeliverPolicy.BY_START_SEQUENCE)  # no opt_start_seq
     result = await fanout.billing_consumer(js, learner)
     assert_wrong(result, ["The server refused a request"])

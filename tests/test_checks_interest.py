@@ -8,23 +8,24 @@ import asyncio
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy
 
-from fanout_kit.checks import forget_stream, interest
+from fanout_kit import reset_streams
+from fanout_kit.checks import interest
 
 from .conftest import assert_wrong
 from .solutions import load_solution
 
 
-def _solution():  # type: ignore[no-untyped-def]
+def _solution():
     return load_solution("06-interest-retention")
 
 
 @pytest.fixture(autouse=True)
-async def _clean(js):  # type: ignore[no-untyped-def]
+async def _clean(js):
     yield
-    await forget_stream(js, "INVOICES")
+    await reset_streams(js, "INVOICES")
 
 
-def _maker(  # type: ignore[no-untyped-def]
+def _maker(
     *,
     retention=RetentionPolicy.INTEREST,
     subjects=("invoices.>",),
@@ -37,7 +38,7 @@ def _maker(  # type: ignore[no-untyped-def]
 ):
     """A learner's answer: the solution's steps, with one thing changed."""
 
-    async def setup(js):  # type: ignore[no-untyped-def]
+    async def setup(js):
         if stream:
             await js.add_stream(name="INVOICES", subjects=list(subjects), retention=retention)
         if publish == "before":
@@ -55,7 +56,7 @@ def _maker(  # type: ignore[no-untyped-def]
     return setup
 
 
-async def test_the_plain_maker_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
+async def test_the_plain_maker_is_accepted(js) -> None:
     """The wrong answers below differ from this one by a single change."""
     assert (await interest.invoices_kept_for_both(js, _maker())).ok
 
@@ -78,12 +79,12 @@ async def test_the_plain_maker_is_accepted(js) -> None:  # type: ignore[no-untyp
         ({"stream": False, "consumers": (), "publish": None}, "no stream named 'INVOICES'"),
     ],
 )
-async def test_wrong_answers_get_their_hint(js, changes, hint) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_answers_get_their_hint(js, changes, hint) -> None:
     result = await interest.invoices_kept_for_both(js, _maker(**changes))
     assert_wrong(result, [hint])
 
 
-async def test_ack_none_really_loses_the_invoice_on_delivery(js) -> None:  # type: ignore[no-untyped-def]
+async def test_ack_none_really_loses_the_invoice_on_delivery(js) -> None:
     """The hint's claim, checked: an ack-none consumer removes its interest when it is handed
     the message, before any code could have processed it."""
     await _maker(ack_policy=AckPolicy.NONE, consumers=("billing",))(js)
@@ -102,8 +103,8 @@ async def test_ack_none_really_loses_the_invoice_on_delivery(js) -> None:  # typ
     assert stored["messages"] == 0
 
 
-async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
-    async def both_filters(js):  # type: ignore[no-untyped-def]
+async def test_server_refusal_is_reported(js) -> None:
+    async def both_filters(js):
         await js.add_stream(
             name="INVOICES", subjects=["invoices.>"], retention=RetentionPolicy.INTEREST
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fanout_kit.checks import forget_stream, lag
+from fanout_kit import reset_streams
+from fanout_kit.checks import lag
 from fanout_kit.events import demo_events, publish_events
 
 from .conftest import assert_wrong, fresh_stream
@@ -13,33 +14,33 @@ from .solutions import load_solution
 
 
 @pytest.fixture(autouse=True)
-async def _events(js):  # type: ignore[no-untyped-def]
+async def _events(js):
     await fresh_stream(js)
     await publish_events(js, demo_events(30))
     yield
-    await forget_stream(js, "EVENTS")
+    await reset_streams(js, "EVENTS")
 
 
-async def _no_check_consumer(js) -> bool:  # type: ignore[no-untyped-def]
+async def _no_check_consumer(js) -> bool:
     return lag.CONSUMER not in [c.name for c in await js.consumers_info("EVENTS")]
 
 
-async def test_an_async_answer_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
-    async def newest(msgs):  # type: ignore[no-untyped-def]
+async def test_an_async_answer_is_accepted(js) -> None:
+    async def newest(msgs):
         return max(msgs, key=lambda m: m.metadata.sequence.consumer).metadata.num_pending
 
     assert (await lag.lag_from_metadata(js, newest)).ok
 
 
-def _api_answers(js):  # type: ignore[no-untyped-def]
-    async def poll_consumer_info(msgs):  # type: ignore[no-untyped-def]
+def _api_answers(js):
+    async def poll_consumer_info(msgs):
         return (await js.consumer_info("EVENTS", lag.CONSUMER)).num_pending
 
-    async def stream_minus_seq(msgs):  # type: ignore[no-untyped-def]
+    async def stream_minus_seq(msgs):
         last_seq = (await js.stream_info("EVENTS")).state.last_seq
         return last_seq - msgs[-1].metadata.sequence.stream
 
-    async def fetch_more(msgs):  # type: ignore[no-untyped-def]
+    async def fetch_more(msgs):
         sub = await js.pull_subscribe_bind(durable=lag.CONSUMER, stream="EVENTS")
         more = await sub.fetch(1, timeout=2)
         await sub.unsubscribe()
@@ -61,7 +62,7 @@ def _api_answers(js):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     "case", ["consumer info poll", "stream last_seq minus seq", "fetches more itself"]
 )
-async def test_api_requests_are_caught(js, case: str) -> None:  # type: ignore[no-untyped-def]
+async def test_api_requests_are_caught(js, case: str) -> None:
     answer, phrases = _api_answers(js)[case]
     result = await lag.lag_from_metadata(js, answer)
     assert_wrong(result, phrases)
@@ -87,27 +88,27 @@ WRONG = {
 
 
 @pytest.mark.parametrize("case", list(WRONG))
-async def test_wrong_answers_get_their_hint(js, case: str) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_answers_get_their_hint(js, case: str) -> None:
     answer, phrases = WRONG[case]
     result = await lag.lag_from_metadata(js, answer)
     assert_wrong(result, phrases)
     assert await _no_check_consumer(js)
 
 
-async def test_no_stream(js) -> None:  # type: ignore[no-untyped-def]
+async def test_no_stream(js) -> None:
     await js.delete_stream("EVENTS")
     result = await lag.lag_from_metadata(js, load_solution("08-monitoring-lag").lag_from_messages)
     assert_wrong(result, ["no EVENTS stream"])
 
 
-async def test_stream_without_events_subjects(js) -> None:  # type: ignore[no-untyped-def]
+async def test_stream_without_events_subjects(js) -> None:
     await js.delete_stream("EVENTS")
     await js.add_stream(name="EVENTS", subjects=["other.>"])
     result = await lag.lag_from_metadata(js, load_solution("08-monitoring-lag").lag_from_messages)
     assert_wrong(result, ['must capture "events.>"'])
 
 
-async def test_a_refusal_of_the_checks_own_request_is_explained_not_counted(js) -> None:  # type: ignore[no-untyped-def]
+async def test_a_refusal_of_the_checks_own_request_is_explained_not_counted(js) -> None:
     from fanout_kit import progress
 
     await js.delete_stream("EVENTS")

@@ -6,23 +6,24 @@ from __future__ import annotations
 import pytest
 from nats.js.api import DiscardPolicy, RetentionPolicy
 
-from fanout_kit.checks import forget_stream, retention
+from fanout_kit import reset_streams
+from fanout_kit.checks import retention
 
 from .conftest import assert_wrong
 from .solutions import load_solution
 
 
-def _solution():  # type: ignore[no-untyped-def]
+def _solution():
     return load_solution("01-streams-and-retention")
 
 
 @pytest.fixture(autouse=True)
-async def _clean(js):  # type: ignore[no-untyped-def]
+async def _clean(js):
     yield
-    await forget_stream(js, "BOUNDED")
+    await reset_streams(js, "BOUNDED")
 
 
-def _maker(**overrides):  # type: ignore[no-untyped-def]
+def _maker(**overrides):
     config = {
         "name": "BOUNDED",
         "subjects": ["bounded.>"],
@@ -31,7 +32,7 @@ def _maker(**overrides):  # type: ignore[no-untyped-def]
     }
     config.update(overrides)
 
-    async def create(js):  # type: ignore[no-untyped-def]
+    async def create(js):
         await js.add_stream(**{k: v for k, v in config.items() if v is not None})
 
     return create
@@ -52,30 +53,30 @@ def _maker(**overrides):  # type: ignore[no-untyped-def]
         ({"retention": RetentionPolicy.INTEREST}, "retention='interest'"),
     ],
 )
-async def test_wrong_answers_get_their_hint(js, overrides, hint) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_answers_get_their_hint(js, overrides, hint) -> None:
     result = await retention.bounded_stream(js, _maker(**overrides))
     assert_wrong(result, [hint])
 
 
-async def test_missing_stream_is_named(js) -> None:  # type: ignore[no-untyped-def]
-    async def forgot(js):  # type: ignore[no-untyped-def]
+async def test_missing_stream_is_named(js) -> None:
+    async def forgot(js):
         return None  # e.g. built a StreamConfig but never called js.add_stream
 
     result = await retention.bounded_stream(js, forgot)
     assert_wrong(result, ["no stream named 'BOUNDED'"])
 
 
-async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
+async def test_server_refusal_is_reported(js) -> None:
     overlapping = _maker(subjects=["bounded.>", "bounded.x"])
     result = await retention.bounded_stream(js, overlapping)
     assert_wrong(result, ["The server refused your stream"])
 
 
 @pytest.mark.parametrize("published", [30, 100])
-async def test_messages_the_learner_published_do_not_break_the_check(js, published) -> None:  # type: ignore[no-untyped-def]
+async def test_messages_the_learner_published_do_not_break_the_check(js, published) -> None:
     solve = _solution().create_bounded_stream
 
-    async def create_and_try(js):  # type: ignore[no-untyped-def]
+    async def create_and_try(js):
         await solve(js)
         for i in range(published):
             await js.publish("bounded.test", str(i).encode())
@@ -85,6 +86,6 @@ async def test_messages_the_learner_published_do_not_break_the_check(js, publish
     assert "kept 100 messages" in result.message
 
 
-async def test_a_tighter_second_limit_is_named(js) -> None:  # type: ignore[no-untyped-def]
+async def test_a_tighter_second_limit_is_named(js) -> None:
     result = await retention.bounded_stream(js, _maker(max_bytes=1000))
     assert_wrong(result, ["refused message", "of 100", "max_bytes"])

@@ -8,7 +8,8 @@ import asyncio
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from fanout_kit.checks import forget_stream, scaling
+from fanout_kit import reset_streams
+from fanout_kit.checks import scaling
 
 from .conftest import assert_wrong, fresh_stream
 from .solutions import load_solution
@@ -16,18 +17,18 @@ from .solutions import load_solution
 EVENTS = 50  # more than max_ack_pending=20, so a worker that never acks stalls
 
 
-def _solution():  # type: ignore[no-untyped-def]
+def _solution():
     return load_solution("07-scaling-consumers")
 
 
 @pytest.fixture(autouse=True)
-async def events(js):  # type: ignore[no-untyped-def]
+async def events(js):
     """A fresh EVENTS with 50 messages; removed afterwards."""
     await fresh_stream(js)
     for i in range(EVENTS):
         await js.publish("events.order.created", f"order {i}".encode())
     yield
-    await forget_stream(js, "EVENTS")
+    await reset_streams(js, "EVENTS")
 
 
 def _learner(
@@ -44,12 +45,12 @@ def _learner(
     fetch: bool = True,
     nak_every: int = 0,
     returns: str = "seqs",
-    **extra,  # type: ignore[no-untyped-def]
-):  # type: ignore[no-untyped-def]
+    **extra,
+):
     """A worker like the ones learners write, with one thing wrong (or nothing)."""
     counter = iter(range(1000))
 
-    async def thumbnail_worker(js):  # type: ignore[no-untyped-def]
+    async def thumbnail_worker(js):
         me = next(counter)
         if bind == "ephemeral":  # a consumer per call: fan-out
             sub = await js.pull_subscribe("events.>", stream="EVENTS")
@@ -93,11 +94,11 @@ def _learner(
     return thumbnail_worker
 
 
-async def _check(js, learner):  # type: ignore[no-untyped-def]
+async def _check(js, learner):
     return await scaling.shared_thumbnailer(js, learner)
 
 
-async def test_a_correct_variant_is_accepted(js) -> None:  # type: ignore[no-untyped-def]
+async def test_a_correct_variant_is_accepted(js) -> None:
     assert (await _check(js, _learner())).ok
 
 
@@ -123,20 +124,20 @@ async def test_a_correct_variant_is_accepted(js) -> None:  # type: ignore[no-unt
         ({"fetch": False}, ["nothing was fetched"]),
     ],
 )
-async def test_wrong_answers_get_their_hint(js, kwargs, hints) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_answers_get_their_hint(js, kwargs, hints) -> None:
     assert_wrong(await _check(js, _learner(**kwargs)), hints)
 
 
-async def test_consumers_made_by_the_learner_are_removed(js) -> None:  # type: ignore[no-untyped-def]
+async def test_consumers_made_by_the_learner_are_removed(js) -> None:
     await _check(js, _learner(bind="ephemeral"))
     assert [c.name for c in await js.consumers_info("EVENTS")] == []
 
 
-async def test_workers_that_never_return_are_stopped(js, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_workers_that_never_return_are_stopped(js, monkeypatch) -> None:
     monkeypatch.setattr(scaling, "LEARNER_TIMEOUT", 0.5)
     never = asyncio.Event()
 
-    async def thumbnail_worker(js):  # type: ignore[no-untyped-def]
+    async def thumbnail_worker(js):
         await js.add_consumer(
             "EVENTS", ConsumerConfig(durable_name="thumbnailer", max_ack_pending=20, ack_wait=2)
         )
@@ -146,21 +147,21 @@ async def test_workers_that_never_return_are_stopped(js, monkeypatch) -> None:  
     assert_wrong(result, ["had not returned after 0.5 s"])
 
 
-async def test_missing_stream_is_explained(js) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_stream_is_explained(js) -> None:
     await js.delete_stream("EVENTS")
     result = await _check(js, _learner())
     assert_wrong(result, ["run the lesson's cells from the top"])
 
 
-async def test_forgot_to_create_is_named(js) -> None:  # type: ignore[no-untyped-def]
-    async def thumbnail_worker(js):  # type: ignore[no-untyped-def]
+async def test_forgot_to_create_is_named(js) -> None:
+    async def thumbnail_worker(js):
         return []
 
     result = await _check(js, thumbnail_worker)
     assert_wrong(result, ["no consumer named 'thumbnailer'"])
 
 
-async def test_server_refusal_is_reported(js) -> None:  # type: ignore[no-untyped-def]
+async def test_server_refusal_is_reported(js) -> None:
     learner = _learner(deliver_policy=DeliverPolicy.BY_START_SEQUENCE)  # no opt_start_seq
     result = await _check(js, learner)
     assert_wrong(result, ["The server refused a request"])

@@ -23,7 +23,7 @@ from fanout_kit.checks import welcome
 from fanout_kit.classboard import ClassModel
 from fanout_kit.classroom import Classroom, Limits, flush_reports, start_classroom
 from fanout_kit.errors import ConnectError, KitTypeError, KitValueError
-from fanout_kit.server import _pid_alive
+from fanout_kit.processes import pid_alive
 
 from .conftest import async_wait_until, wait_until
 from .labutil import BIN
@@ -38,7 +38,7 @@ def room() -> Iterator[Classroom]:
     started = asyncio.run(start_classroom(3, limits=Limits(streams=3, consumers=8)))
     yield started
     asyncio.run(started.stop())
-    assert not _pid_alive(started.server.pid)
+    assert not pid_alive(started.server.pid)
     assert not started.server.store_dir.exists(), "a classroom's own store goes with it"
 
 
@@ -75,7 +75,7 @@ async def test_seats_never_see_each_others_streams(room: Classroom, seats) -> No
     # Core subjects are per account too: seat 3 hears nothing of seat 1's traffic.
     heard: list[str] = []
 
-    async def listen(msg) -> None:  # type: ignore[no-untyped-def]
+    async def listen(msg) -> None:
         heard.append(msg.subject)
 
     await seats[2].subscribe("events.>", cb=listen)
@@ -114,15 +114,15 @@ async def test_a_wrong_password_is_refused(room: Classroom) -> None:
     assert room.seats[0].password not in str(info.value)
 
 
-async def _publish_three(js):  # type: ignore[no-untyped-def]
+async def _publish_three(js):
     return [await js.publish(f"welcome.{s}", b"hi") for s in "abc"]
 
 
-async def _publish_two(js):  # type: ignore[no-untyped-def]
+async def _publish_two(js):
     return [await js.publish(f"welcome.{s}", b"hi") for s in "ab"]
 
 
-async def _check_as_seat(room: Classroom, seat: str, learner, monkeypatch) -> str:  # type: ignore[no-untyped-def]
+async def _check_as_seat(room: Classroom, seat: str, learner, monkeypatch) -> str:
     """Run lesson 00's checker as an attendee on ``seat`` does: with the seat's environment,
     `fanout_kit.connect()` and the lesson's own setup, unchanged."""
     for name, value in room.env(seat).items():
@@ -160,7 +160,7 @@ async def test_check_results_reach_the_live_class_board(room: Classroom, monkeyp
             what="a redraw",
         )
         text = repr(board)
-        assert re.search(r"seat-01\s+✅ ", text) and re.search(r"seat-02\s+❌ ", text), text
+        assert re.search(r"seat-01\s+✓ ", text) and re.search(r"seat-02\s+✗ ", text), text
         assert re.search(r"seat-03\s+· ", text), text
         # A board opened later (a kernel restart) reads the same from the instructor's stream.
         late = await fanout_kit.class_board(teacher)
@@ -206,10 +206,10 @@ async def test_bad_classroom_arguments_name_the_parameter() -> None:
         ({"seats": 2, "host": "my laptop"}, "host"),
     ]:
         with pytest.raises(KitValueError) as info:
-            await start_classroom(**kwargs)  # type: ignore[arg-type]
+            await start_classroom(**kwargs)
         assert info.value.param == param, info.value
     with pytest.raises(KitTypeError, match="nc='nats://127.0.0.1:4222' is a str"):
-        await fanout_kit.class_board("nats://127.0.0.1:4222")  # type: ignore[arg-type]
+        await fanout_kit.class_board("nats://127.0.0.1:4222")
 
 
 def test_the_command_writes_a_private_seats_file_and_prints_no_password(tmp_path) -> None:
@@ -245,7 +245,7 @@ def test_the_command_writes_a_private_seats_file_and_prints_no_password(tmp_path
         env = data["seats"][1]["env"]
         monitoring = re.search(r"monitoring\s+(http://\S+)", said)
         assert monitoring and monitoring.group(1).startswith("http://127.0.0.1:"), said
-        store = Path(re.search(r"store\s+(\S+) \(removed", said).group(1))  # type: ignore[union-attr]
+        store = Path(re.search(r"store\s+(\S+) \(removed", said).group(1))
         assert store.is_dir()
 
         async def use_seat() -> int:

@@ -10,11 +10,49 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import fanout_kit
-from fanout_kit.server import _pid_alive
+from fanout_kit.processes import pid_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "fanout-kit")
+
+
+NOTEBOOK_STACK = {"ipywidgets", "IPython", "anywidget", "ipykernel"}
+
+
+@pytest.mark.parametrize("args", [["server", "--help"], ["doctor"]])
+def test_server_and_doctor_do_not_load_the_notebook_stack(args: list[str]) -> None:
+    """What `python -X importtime` reports the command imported: the kit and nats-py, none
+    of ipywidgets, IPython, anywidget or ipykernel (a real `doctor` run, start to end)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "fanout_kit.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert {"fanout_kit", "nats"} <= imported  # the report was read
+    assert not imported & NOTEBOOK_STACK, sorted(imported & NOTEBOOK_STACK)
+
+
+def test_the_board_is_imported_on_first_use() -> None:
+    code = (
+        "import sys, fanout_kit\n"
+        "print('ipywidgets' in sys.modules, 'Board' in dir(fanout_kit))\n"
+        "board = fanout_kit.Board\n"
+        "print('ipywidgets' in sys.modules, board.__module__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True", "fanout_kit.board"]
+    with pytest.raises(AttributeError, match="no attribute 'Bored'"):
+        fanout_kit.Bored  # noqa: B018
 
 
 def test_doctor_reports_versions_and_a_working_server() -> None:
@@ -41,7 +79,7 @@ def test_server_runs_in_the_foreground_until_ctrl_c() -> None:
     proc = subprocess.Popen([CLI, "server"], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     lines = [proc.stdout.readline() for _ in range(3)]
-    pid = int(re.search(r"pid (\d+)", lines[0]).group(1))  # type: ignore[union-attr]
+    pid = int(re.search(r"pid (\d+)", lines[0]).group(1))
     url = lines[1].split()[-1]
     assert url.startswith("nats://127.0.0.1:")
 
@@ -54,7 +92,7 @@ def test_server_runs_in_the_foreground_until_ctrl_c() -> None:
     assert asyncio.run(roundtrip())
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
-    assert not _pid_alive(pid)
+    assert not pid_alive(pid)
 
 
 def test_server_on_a_store_in_use_says_which_server_has_it(tmp_path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from nats.js.api import StreamConfig
 
 import fanout_kit
-from fanout_kit.args import BadArgument
+from fanout_kit import BadArgument
 from fanout_kit.cluster import ClusterNotReady, start_cluster
 from fanout_kit.server import listening_addresses, loopback_only
 
@@ -120,5 +120,5 @@ def test_bad_arguments_are_refused_before_anything_starts(
     kwargs: dict[str, object], parameter: str
 ) -> None:
     with pytest.raises(BadArgument) as caught:
-        start_cluster(**kwargs)  # type: ignore[arg-type]
-    assert caught.value.parameter == parameter
+        start_cluster(**kwargs)
+    assert caught.value.param == parameter

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import struct
 
+import nats
 import pytest
+from nats.js.api import ConsumerConfig
 
 import fanout_kit
-from fanout_kit.connect import resolve_url
-from fanout_kit.errors import ConnectError, FanoutKitError, KitValueError, ServerStartError
+from fanout_kit.connect import client_of, resolve_url
+from fanout_kit.errors import (
+    ConnectError,
+    FanoutKitError,
+    KitTypeError,
+    KitValueError,
+    ServerStartError,
+)
 
 from .conftest import async_wait_until
 
@@ -49,6 +58,36 @@ async def test_unreachable_url_names_the_url_and_what_to_try(capfd) -> None:
     assert "unset NATS_URL" not in message, "advice about NATS_URL when it was not used"
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err
+
+
+async def test_a_refused_connection_says_refused_not_a_deadline() -> None:
+    with socket.socket() as s:  # bound, not listening: the OS refuses at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        for host in ("127.0.0.1", "localhost"):  # localhost: asyncio folds ::1 and 127.0.0.1
+            with pytest.raises(ConnectError) as info:
+                await fanout_kit.connect(f"nats://{host}:{port}", timeout=5)
+            message = str(info.value)
+            assert "(connection refused)" in message, message
+            assert "within" not in message, "a refusal is not a deadline"
+
+
+def test_refusals_folded_by_asyncio_are_refusals() -> None:
+    from fanout_kit.connect import is_connection_refused
+
+    refused, unroutable = errno.ECONNREFUSED, errno.EHOSTUNREACH
+    folded = OSError(
+        f"Multiple exceptions: [Errno {refused}] Connect call failed ('::1', 1, 0, 0), "
+        f"[Errno {refused}] Connect call failed ('127.0.0.1', 1)"
+    )
+    folded_mixed = OSError(
+        f"Multiple exceptions: [Errno {refused}] Connect call failed ('::1', 1, 0, 0), "
+        f"[Errno {unroutable}] Connect call failed ('10.0.0.1', 1)"
+    )
+    assert is_connection_refused(ConnectionRefusedError(refused, "Connection refused"))
+    assert is_connection_refused(folded)
+    assert not is_connection_refused(folded_mixed)
+    assert not is_connection_refused(OSError(unroutable, "No route to host"))
 
 
 async def test_unreachable_nats_url_blames_nats_url(monkeypatch) -> None:
@@ -244,3 +283,34 @@ async def test_a_reset_after_the_refusal_still_reports_the_refusal() -> None:
     finally:
         listener.close()
     assert "refused the credentials (nats: 'Authorization Violation')" in str(err.value)
+
+
+async def test_the_jetstream_of_a_kit_client_knows_its_client(server) -> None:
+    """Checks flush and watch acks on the learner's own connection: js.client, no private
+    attribute of nats-py."""
+    nc = await fanout_kit.connect(server.url)
+    try:
+        js = nc.jetstream(timeout=3)
+        assert js.client is nc and client_of(js) is nc
+        assert (await js.account_info()).limits.max_streams == -1  # still nats-py's context
+    finally:
+        await nc.close()
+
+
+async def test_a_jetstream_of_another_client_is_refused_before_anything_is_sent(server) -> None:
+    nc = await nats.connect(server.url)
+    try:
+        js = nc.jetstream()
+        with pytest.raises(KitTypeError, match="nc = await fanout_kit.connect") as exc:
+            client_of(js)
+        assert exc.value.param == "js"
+        await js.add_stream(name="OTHER_CLIENT", subjects=["other.>"])
+        await js.publish("other.a", b"x")
+        await js.add_consumer("OTHER_CLIENT", ConsumerConfig(durable_name="c"))
+        with pytest.raises(KitTypeError):
+            await fanout_kit.drain(js, "OTHER_CLIENT", "c")
+        assert (await js.consumer_info("OTHER_CLIENT", "c")).num_pending == 1  # nothing taken
+        assert (await fanout_kit.drain(js, "OTHER_CLIENT", "c", ack=False)).count == 1
+    finally:
+        await nc.jetstream().delete_stream("OTHER_CLIENT")
+        await nc.close()

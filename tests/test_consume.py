@@ -15,7 +15,7 @@ from fanout_kit.topology import TopologyError, ensure_consumer, ensure_stream, r
 
 
 @pytest.fixture
-async def loaded(js) -> AsyncIterator[tuple[str, str, list]]:  # type: ignore[no-untyped-def]
+async def loaded(js) -> AsyncIterator[tuple[str, str, list]]:
     """A fresh stream holding 60 demo events; yields (stream, subject root, events)."""
     tag = uuid.uuid4().hex[:10]
     name, root = f"D_{tag}", f"d{tag}"
@@ -26,7 +26,7 @@ async def loaded(js) -> AsyncIterator[tuple[str, str, list]]:  # type: ignore[no
     await reset_streams(js, name)
 
 
-async def test_drain_everything_and_ack(js, loaded) -> None:  # type: ignore[no-untyped-def]
+async def test_drain_everything_and_ack(js, loaded) -> None:
     name, _, events = loaded
     await ensure_consumer(js, name, "audit")
     report = await drain(js, name, "audit", batch=7, keep_msgs=True)
@@ -53,7 +53,7 @@ async def test_drain_everything_and_ack(js, loaded) -> None:  # type: ignore[no-
     assert (info.ack_floor.stream_seq, info.num_ack_pending, info.num_pending) == (60, 0, 0)
 
 
-async def test_drain_empty_consumer_returns_at_once(js, loaded) -> None:  # type: ignore[no-untyped-def]
+async def test_drain_empty_consumer_returns_at_once(js, loaded) -> None:
     name, _, _ = loaded
     await ensure_consumer(js, name, "audit")
     await drain(js, name, "audit")
@@ -64,7 +64,7 @@ async def test_drain_empty_consumer_returns_at_once(js, loaded) -> None:  # type
     assert again.msgs == () and again.deliveries == ()
 
 
-async def test_fan_out_each_durable_sees_everything(js, loaded) -> None:  # type: ignore[no-untyped-def]
+async def test_fan_out_each_durable_sees_everything(js, loaded) -> None:
     name, _, _ = loaded
     reports = []
     for durable in ("order-processor", "analytics", "audit"):
@@ -74,7 +74,7 @@ async def test_fan_out_each_durable_sees_everything(js, loaded) -> None:  # type
     assert reports[0].deliveries == reports[2].deliveries
 
 
-async def test_drain_with_filters(js, loaded) -> None:  # type: ignore[no-untyped-def]
+async def test_drain_with_filters(js, loaded) -> None:
     name, root, events = loaded
     await ensure_consumer(js, name, "orders", filter_subject=f"{root}.order.>")
     await ensure_consumer(js, name, "people", filter_subjects=[f"{root}.user.>", f"{root}.auth.>"])
@@ -93,7 +93,7 @@ async def test_drain_with_filters(js, loaded) -> None:  # type: ignore[no-untype
     assert [d.consumer_seq for d in orders.deliveries] == list(range(1, orders.count + 1))
 
 
-async def test_max_messages_and_resume(js, loaded) -> None:  # type: ignore[no-untyped-def]
+async def test_max_messages_and_resume(js, loaded) -> None:
     name, _, _ = loaded
     await ensure_consumer(js, name, "audit")
     first = await drain(js, name, "audit", max_messages=25, batch=10)
@@ -102,7 +102,7 @@ async def test_max_messages_and_resume(js, loaded) -> None:  # type: ignore[no-u
     assert (rest.count, rest.first_seq, rest.last_seq, rest.pending) == (35, 26, 60, 0)
 
 
-async def test_drain_without_ack_leaves_outstanding_acks(js, loaded) -> None:  # type: ignore[no-untyped-def]
+async def test_drain_without_ack_leaves_outstanding_acks(js, loaded) -> None:
     name, _, _ = loaded
     await ensure_consumer(js, name, "slow", ack_wait=3600)
     report = await drain(js, name, "slow", max_messages=10, ack=False, keep_msgs=True)
@@ -119,7 +119,7 @@ async def test_drain_without_ack_leaves_outstanding_acks(js, loaded) -> None:  #
     assert (info.num_ack_pending, info.ack_floor.stream_seq) == (7, 3)
 
 
-async def test_take(js, loaded) -> None:  # type: ignore[no-untyped-def]
+async def test_take(js, loaded) -> None:
     name, _, events = loaded
     await ensure_consumer(js, name, "audit", ack_wait=3600)
     msgs = await take(js, name, "audit", 3, ack=False)
@@ -136,7 +136,7 @@ async def test_take(js, loaded) -> None:  # type: ignore[no-untyped-def]
     assert len(rest) == 55
 
 
-async def test_max_ack_pending_stall_is_reported(js, loaded) -> None:  # type: ignore[no-untyped-def]
+async def test_max_ack_pending_stall_is_reported(js, loaded) -> None:
     """The silent stall of the lessons: unacked messages at max_ack_pending stop delivery."""
     name, _, _ = loaded
     await ensure_consumer(js, name, "stuck", max_ack_pending=5, ack_wait=3600)
@@ -149,7 +149,7 @@ async def test_max_ack_pending_stall_is_reported(js, loaded) -> None:  # type: i
     )
 
 
-async def test_missing_consumer_and_validation(js, loaded) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_consumer_and_validation(js, loaded) -> None:
     name, _, _ = loaded
     with pytest.raises(TopologyError) as exc:
         await drain(js, name, "nobody")

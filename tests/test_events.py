@@ -19,7 +19,7 @@ import ipywidgets
 import pytest
 from nats.js.api import PubAck
 
-import fanout_kit.events as events_module
+from fanout_kit import bars
 from fanout_kit.errors import FanoutKitError
 from fanout_kit.events import (
     BASE_TIME,
@@ -27,7 +27,6 @@ from fanout_kit.events import (
     Event,
     PublishError,
     PublishReport,
-    _publish,
     demo_events,
     publish_events,
 )
@@ -133,7 +132,7 @@ def test_generator_validation(kwargs: dict, error: type, param: str, words: list
     with pytest.raises(error) as exc:
         demo_events(**kwargs)
     assert isinstance(exc.value, FanoutKitError)
-    assert exc.value.param == param  # type: ignore[attr-defined]
+    assert exc.value.param == param
     for word in [*words, "Fix"]:
         assert word in str(exc.value), str(exc.value)
 
@@ -142,7 +141,7 @@ def test_generator_validation(kwargs: dict, error: type, param: str, words: list
 
 
 @pytest.fixture
-async def stream(js) -> AsyncIterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
+async def stream(js) -> AsyncIterator[tuple[str, str]]:
     tag = uuid.uuid4().hex[:10]
     name, root = f"P_{tag}", f"p{tag}"
     await ensure_stream(js, name, f"{root}.>", storage="memory")
@@ -150,7 +149,7 @@ async def stream(js) -> AsyncIterator[tuple[str, str]]:  # type: ignore[no-untyp
     await reset_streams(js, name)
 
 
-async def test_publish_report(js, stream) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_report(js, stream) -> None:
     name, root = stream
     events = demo_events(20, prefix=root)
     report = await publish_events(js, events)
@@ -171,7 +170,7 @@ async def test_publish_report(js, stream) -> None:  # type: ignore[no-untyped-de
     assert repr(await publish_events(js, [])) == "Published 0 events"
 
 
-async def test_publish_duplicates_with_msg_ids(js, stream) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_duplicates_with_msg_ids(js, stream) -> None:
     name, root = stream
     events = demo_events(10, prefix=root)
     first = await publish_events(js, events, msg_ids=True)
@@ -182,7 +181,7 @@ async def test_publish_duplicates_with_msg_ids(js, stream) -> None:  # type: ign
     assert (await js.stream_info(name)).state.messages == 10
 
 
-async def test_publish_to_two_streams(js, stream) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_to_two_streams(js, stream) -> None:
     name, root = stream
     other = f"{name}_S"
     await ensure_stream(js, other, f"s{root}.>", storage="memory")
@@ -198,7 +197,7 @@ async def test_publish_to_two_streams(js, stream) -> None:  # type: ignore[no-un
         await reset_streams(js, other)
 
 
-async def test_publish_without_stream_says_what_to_do(js, stream) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_without_stream_says_what_to_do(js, stream) -> None:
     _, root = stream
     events = [*demo_events(3, prefix=root), *demo_events(2, prefix=f"nostream{root}")]
     with pytest.raises(PublishError) as exc:
@@ -222,43 +221,69 @@ async def test_publish_without_stream_says_what_to_do(js, stream) -> None:  # ty
         ({"events": None}, TypeError, "events"),
     ],
 )
-async def test_publish_validation(js, kwargs, error, param) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_validation(js, kwargs, error, param) -> None:
     kwargs = {"events": demo_events(1), **kwargs}
     with pytest.raises(error) as exc:
         await publish_events(js, **kwargs)
-    assert isinstance(exc.value, FanoutKitError) and exc.value.param == param  # type: ignore[attr-defined]
+    assert isinstance(exc.value, FanoutKitError) and exc.value.param == param
     assert f"{param}" in str(exc.value) and "Fix" in str(exc.value)
 
 
-async def test_publish_needs_jetstream_not_the_client(nc) -> None:  # type: ignore[no-untyped-def]
+async def test_publish_needs_jetstream_not_the_client(nc) -> None:
     with pytest.raises(TypeError, match=r"js is a NATS client .* Fix: pass nc.jetstream\(\)"):
         await publish_events(nc, demo_events(1))
 
 
-async def test_no_progress_bar_outside_a_kernel(js, stream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """A plain script (this test) needs no kernel, even with progress=True and many events:
-    ipywidgets and IPython are never imported (importing them here would fail)."""
+def test_no_progress_bar_outside_a_kernel(server, stream) -> None:
+    """A plain script, even with progress=True and many events: nothing is drawn or printed,
+    and neither ipywidgets nor IPython is imported (a bar would need both)."""
     _, root = stream
-    monkeypatch.setitem(sys.modules, "ipywidgets", None)
-    monkeypatch.setitem(sys.modules, "IPython", None)
-    report = await publish_events(js, demo_events(1500, prefix=root), progress=True)
-    assert report.count == 1500
+    script = f"""
+        import asyncio, sys
+        import fanout_kit
+
+        async def main():
+            nc = await fanout_kit.connect({server.url!r})
+            events = fanout_kit.demo_events(1500, prefix={root!r})
+            report = await fanout_kit.publish_events(nc.jetstream(), events, progress=True)
+            await nc.close()
+            return report.count
+
+        count = asyncio.run(main())
+        loaded = sorted(m for m in ("ipywidgets", "IPython") if m in sys.modules)
+        print(count, loaded)
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == "1500 []\n"  # published, nothing else printed, nothing loaded
 
 
-async def test_progress_bar_is_throttled(js, stream) -> None:  # type: ignore[no-untyped-def]
-    """The bar is redrawn on a fixed interval, never once per event, and ends full."""
+async def test_progress_bar_is_throttled(js, stream, monkeypatch) -> None:
+    """In a notebook the bar is redrawn on a fixed interval, never once per event, and ends
+    full (a bar of the test's own, as if in a kernel)."""
     _, root = stream
     bar = ipywidgets.IntProgress(min=0, max=3000)
     changes: list[int] = []
     bar.observe(lambda change: changes.append(change["new"]), names="value")
+    shown: list[tuple[int, str]] = []
+
+    def show(total: int, description: str) -> ipywidgets.IntProgress:
+        shown.append((total, description))
+        return bar
+
+    monkeypatch.setattr(bars, "in_kernel", lambda: True)
+    monkeypatch.setattr(bars, "show", show)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    report = await _publish(js, demo_events(3000, prefix=root), 1000, 10.0, bar, False, 0.1)
+    report = await publish_events(js, demo_events(3000, prefix=root))
     elapsed = loop.time() - t0
+    assert shown == [(3000, "Publishing")]
     assert report.count == 3000
-    assert bar.value == 3000 and bar.bar_style == "success"
+    assert (bar.value, bar.bar_style, bar.description) == (3000, "success", "Published")
     # One update per 0.1 s tick at most, plus the final one: a ceiling, not a timing guess.
-    assert len(changes) <= elapsed / 0.1 + 1
+    assert len(changes) <= elapsed / bars.INTERVAL + 1
     assert changes == sorted(changes)
 
 
@@ -342,21 +367,21 @@ class FakeClock:
 
 
 def test_a_slow_generation_shows_a_throttled_bar_in_a_notebook(monkeypatch) -> None:
-    bars: list[ipywidgets.IntProgress] = []
+    shown: list[ipywidgets.IntProgress] = []
     drawn: list[int] = []
 
     def show(total: int, description: str) -> ipywidgets.IntProgress:
-        bars.append(ipywidgets.IntProgress(min=0, max=total, description=description))
-        bars[-1].observe(lambda change: drawn.append(change["new"]), names="value")
-        return bars[-1]
+        shown.append(ipywidgets.IntProgress(min=0, max=total, description=description))
+        shown[-1].observe(lambda change: drawn.append(change["new"]), names="value")
+        return shown[-1]
 
-    monkeypatch.setattr(events_module, "_in_kernel", lambda: True)
-    monkeypatch.setattr(events_module, "_show_bar", show)
+    monkeypatch.setattr(bars, "in_kernel", lambda: True)
+    monkeypatch.setattr(bars, "show", show)
     # The generator reads the clock once per 1024 events; here each read is 0.05 s later.
-    monkeypatch.setattr(events_module, "_clock", FakeClock(0.05))
+    monkeypatch.setattr(bars, "clock", FakeClock(0.05))
     events = demo_events(60_000)
-    assert len(events) == 60_000 and len(bars) == 1
-    bar = bars[0]
+    assert len(events) == 60_000 and len(shown) == 1
+    bar = shown[0]
     assert (bar.max, bar.value, bar.bar_style) == (60_000, 60_000, "success")
     assert bar.description == "Generated"
     # Shown once a second had passed (about 20 reads, 20,000 events), not before...
@@ -369,9 +394,9 @@ def test_a_slow_generation_shows_a_throttled_bar_in_a_notebook(monkeypatch) -> N
 
 def test_a_quick_generation_shows_nothing_even_in_a_notebook(monkeypatch) -> None:
     shown: list[int] = []
-    monkeypatch.setattr(events_module, "_in_kernel", lambda: True)
-    monkeypatch.setattr(events_module, "_show_bar", lambda total, _: shown.append(total))
-    monkeypatch.setattr(events_module, "_clock", FakeClock(0.0001))
+    monkeypatch.setattr(bars, "in_kernel", lambda: True)
+    monkeypatch.setattr(bars, "show", lambda total, _: shown.append(total))
+    monkeypatch.setattr(bars, "clock", FakeClock(0.0001))
     demo_events(20_000)
     assert shown == []
 
@@ -380,7 +405,7 @@ def test_outside_a_notebook_nothing_is_imported_or_drawn(monkeypatch) -> None:
     """A plain script never loads ipywidgets or IPython for a progress bar, however slow."""
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # importing it would now fail
     monkeypatch.setitem(sys.modules, "IPython", None)
-    monkeypatch.setattr(events_module, "_clock", FakeClock(1.0))
+    monkeypatch.setattr(bars, "clock", FakeClock(1.0))
     assert len(demo_events(5000)) == 5000
 
 
@@ -401,9 +426,9 @@ def _run_in_kernel(code: str) -> list[dict[str, Any]]:
 
 def test_in_a_real_kernel_the_bar_appears_only_for_a_slow_run() -> None:
     messages = _run_in_kernel(
-        "import fanout_kit.events as ev\n"
+        "import fanout_kit.bars as bars, fanout_kit.events as ev\n"
         "quick = ev.demo_events(2000)\n"
-        "ev.GENERATE_PROGRESS_AFTER = 0.0  # as if generating were slow\n"
+        "bars.GENERATE_AFTER = 0.0  # as if generating were slow\n"
         "slow = ev.demo_events(5000)\n"
     )
     views = [
@@ -427,23 +452,23 @@ def test_in_a_real_kernel_the_bar_appears_only_for_a_slow_run() -> None:
 def test_ctrl_c_stops_generating_in_a_script(under_asyncio_run: bool) -> None:
     """asyncio.run answers the first Ctrl-C by cancelling its task, which a long loop without
     an await never noticed: the first Ctrl-C used to be swallowed. The child sends itself
-    SIGINT after 3000 events and would report reaching 50,000."""
+    SIGINT about 2000 events in and would report reaching 50,000."""
     code = f"""
         import asyncio, os, signal, sys
-        import fanout_kit.events as ev
+        import fanout_kit.bars as bars, fanout_kit.events as ev
 
-        make, count = ev._World.make, [0]
+        reads = [0]
 
-        def counting_make(self, kind):
-            count[0] += 1
-            if count[0] == 3000:
-                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
-            if count[0] == 50_000:
+        def counting_clock():  # the generator reads it once per 1024 events
+            reads[0] += 1
+            if reads[0] == 3:
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, about 2000 events in
+            if reads[0] == 50:
                 print("still generating", flush=True)
                 os._exit(3)
-            return make(self, kind)
+            return 0.0
 
-        ev._World.make = counting_make
+        bars.clock = counting_clock
 
         async def main():
             ev.demo_events(1_000_000)

@@ -33,8 +33,8 @@ from nats.js.api import PubAck
 
 import fanout_kit
 from fanout_kit.errors import FanoutKitError, ServerStartError
+from fanout_kit.processes import pid_alive
 from fanout_kit.server import (
-    _pid_alive,
     get_json,
     listening_addresses,
     loopback_only,
@@ -288,7 +288,7 @@ async def test_a_store_of_another_process_names_its_server_not_the_script(store:
     finally:
         child.kill()
         child.wait()
-    wait_until(lambda: not _pid_alive(server_pid), what="the child's server to die with it")
+    wait_until(lambda: not pid_alive(server_pid), what="the child's server to die with it")
 
 
 async def test_after_its_owner_is_sigkilled_the_store_is_free_once_its_server_is_gone(
@@ -302,7 +302,7 @@ async def test_after_its_owner_is_sigkilled_the_store_is_free_once_its_server_is
         # the new server can only have started after the old one could no longer write.
         assert _holds_no_files(old_pid)
         assert second.running
-    wait_until(lambda: not _pid_alive(old_pid), what="the old server to be gone")
+    wait_until(lambda: not pid_alive(old_pid), what="the old server to be gone")
 
 
 def _holds_no_files(pid: int) -> bool:

@@ -69,9 +69,9 @@ def test_chromium_comes_before_chrome_and_before_playwrights_cache(
 ) -> None:
     fake_chromium(cache_dir(machine) / "chromium-1255" / "chrome-linux64" / "chrome")
     fake_chromium(bin_dir(machine) / "google-chrome", "Google Chrome 151.0.0.1")
-    assert find(machine).source == "system `google-chrome`"  # type: ignore[union-attr]
+    assert find(machine).source == "system `google-chrome`"
     fake_chromium(bin_dir(machine) / "chromium")
-    assert find(machine).source == "system `chromium`"  # type: ignore[union-attr]
+    assert find(machine).source == "system `chromium`"
 
 
 def test_a_stub_that_is_not_a_browser_is_passed_over(machine: dict[str, str]) -> None:
@@ -113,7 +113,7 @@ def test_playwrights_cached_chromium_is_found_newest_revision_first(
     assert browser.version == "Google Chrome for Testing 159.0.8154.6"
     assert browser.source.startswith("Playwright's chromium-1255 in ")
     new.unlink()
-    assert find(machine).path == old  # type: ignore[union-attr]
+    assert find(machine).path == old
 
 
 def test_the_full_chromium_comes_before_the_headless_shell(machine: dict[str, str]) -> None:
@@ -123,9 +123,9 @@ def test_the_full_chromium_comes_before_the_headless_shell(machine: dict[str, st
         / "chrome-headless-shell-linux64"
         / "chrome-headless-shell"
     )
-    assert find(machine).path == shell  # type: ignore[union-attr]
+    assert find(machine).path == shell
     full = fake_chromium(cache_dir(machine) / "chromium-1255" / "chrome-linux64" / "chrome")
-    assert find(machine).path == full  # type: ignore[union-attr]
+    assert find(machine).path == full
 
 
 @pytest.mark.parametrize("variable", ["PLAYWRIGHT_BROWSERS_PATH", "XDG_CACHE_HOME"])
@@ -136,7 +136,7 @@ def test_the_cache_location_follows_playwrights_variables(
     registry = elsewhere if variable == "PLAYWRIGHT_BROWSERS_PATH" else elsewhere / "ms-playwright"
     exe = fake_chromium(registry / "chromium-1255" / "chrome-linux64" / "chrome")
     fake_chromium(cache_dir(machine) / "chromium-1300" / "chrome-linux64" / "chrome")
-    assert find({**machine, variable: str(elsewhere)}).path == exe  # type: ignore[union-attr]
+    assert find({**machine, variable: str(elsewhere)}).path == exe
 
 
 # --------------------------------------------------------------------------- not found

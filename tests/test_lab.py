@@ -16,7 +16,7 @@ import pytest
 
 from fanout_kit import progress
 from fanout_kit.lab import stop_tree
-from fanout_kit.server import _pid_alive
+from fanout_kit.processes import pid_alive
 from fanout_kit.workspace import PROGRESS_FILE
 
 from .conftest import wait_until
@@ -85,7 +85,7 @@ def _assert_private_runtime(lab: Lab) -> None:
 def _assert_all_gone(lab: Lab, *pids: int) -> None:
     lab.proc.wait(timeout=60)
     for pid in pids:
-        wait_until(lambda pid=pid: not _pid_alive(pid), timeout=30, what=f"pid {pid} to end")
+        wait_until(lambda pid=pid: not pid_alive(pid), timeout=30, what=f"pid {pid} to end")
     assert "nats-server stopped" in lab.output()
     assert lab.runtime_files() == [], "a runtime file (the token) was left behind"
 
@@ -121,9 +121,9 @@ async def test_lab_shares_one_server_with_every_kernel_and_cleans_up(tmp_path) -
     finally:
         if lab.proc.poll() is None:
             lab.interrupt()
-    assert not _pid_alive(lab.proc.pid)
-    wait_until(lambda: not _pid_alive(server_pid), what="the lab's nats-server to stop")
-    wait_until(lambda: not _pid_alive(int(kernel_pid)), what="the lab's kernels to stop")
+    assert not pid_alive(lab.proc.pid)
+    wait_until(lambda: not pid_alive(server_pid), what="the lab's nats-server to stop")
+    wait_until(lambda: not pid_alive(int(kernel_pid)), what="the lab's kernels to stop")
     assert "nats-server stopped" in lab.output()
     assert (tmp_path / "store" / "jetstream").is_dir(), "the lab's store outlives the session"
 
@@ -169,7 +169,7 @@ async def test_the_learner_works_on_cleared_copies_and_starts_on_welcome(tmp_pat
         if lab.proc.poll() is None:
             lab.interrupt()
     shown = repr(progress.report(lab.workspace / PROGRESS_FILE))
-    assert "02  ❌ tried (1 wrong)" in shown, shown
+    assert "02  ✗ tried (1 wrong)" in shown, shown
     assert saved.read_text() == saved_text, "the user's own saved workspace is left as it was"
     assert _tracked() == before, "the session changed tracked files"
 
@@ -284,9 +284,7 @@ async def test_sigkill_of_the_lab_leaves_nothing_running(tmp_path) -> None:
             (jupyter[0], "JupyterLab"),
             (kernel_pid, "kernel"),
         ]:
-            wait_until(
-                lambda pid=pid: not _pid_alive(pid), timeout=30, what=f"{what} {pid} to stop"
-            )
+            wait_until(lambda pid=pid: not pid_alive(pid), timeout=30, what=f"{what} {pid} to stop")
     finally:
         if lab.proc.poll() is None:
             lab.interrupt()
@@ -307,4 +305,4 @@ def test_stop_tree_escalates_to_sigkill_for_what_ignores_sigterm() -> None:
     child = int(proc.stdout.readline())
     stop_tree(proc, grace=0.5, kill_grace=0.5)
     assert proc.returncode == -signal.SIGKILL
-    wait_until(lambda: not _pid_alive(child), timeout=10, what="the grandchild to be killed")
+    wait_until(lambda: not pid_alive(child), timeout=10, what="the grandchild to be killed")

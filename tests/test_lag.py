@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
+from pathlib import Path
 
 import pytest
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
-from fanout_kit.args import BadArgument
-from fanout_kit.lag import LagRecorder, record_lag
+import fanout_kit.lag
+from fanout_kit import BadArgument
+from fanout_kit.lag import LagPlot, LagRecorder, record_lag
 from fanout_kit.load import publish_paced
 from fanout_kit.server import NatsServer
 from fanout_kit.waiting import wait_for
@@ -57,6 +61,16 @@ async def test_samples_every_consumer_with_one_call_and_plots_one_scale(
     assert "slow" in text and "max lag" in text and "most behind: slow (max lag 40)" in text
 
 
+def test_the_plot_uses_no_class_the_boards_stylesheet_styles() -> None:
+    """The board's CSS is global once a board is on the page: a plot sharing one of its class
+    names (it once shared `fk-lag`, the sparkline cell) is shrunk to a sparkline."""
+    css = (Path(fanout_kit.lag.__file__).parent / "static" / "board.css").read_text()
+    styled = set(re.findall(r"\.([A-Za-z_][\w-]*)", css))
+    page = LagPlot("S", [0.0, 1.0], {"a": [0, 1]}, {"a": [1.0]}, [1.0])._repr_html_()
+    used = {c for attr in re.findall(r'class="([^"]+)"', page) for c in attr.split()}
+    assert used and not used & styled, used & styled
+
+
 async def test_recording_in_the_background(js: JetStreamContext) -> None:
     await fresh_stream(js, STREAM, ("lag.>",))
     await js.add_consumer(STREAM, ConsumerConfig(durable_name="c"))
@@ -68,6 +82,31 @@ async def test_recording_in_the_background(js: JetStreamContext) -> None:
         await recorder.stop()
     assert not recorder.running and recorder.api_calls == len(recorder.samples)
     assert "samples" in repr(recorder) and "<svg" in recorder._repr_html_()
+
+
+async def test_a_slow_tick_skips_the_ticks_it_missed(
+    js: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sample that takes longer than the interval (an election) is not followed by a burst
+    of back-to-back samples catching up: their rates over milliseconds would be fiction."""
+    await fresh_stream(js, STREAM, ("lag.>",))
+    await js.add_consumer(STREAM, ConsumerConfig(durable_name="c"))
+    recorder = LagRecorder(js, STREAM, interval=0.05)
+    real = recorder.sample
+
+    async def sample() -> object:
+        if len(recorder.samples) == 1:
+            await asyncio.sleep(0.5)  # ten intervals
+        return await real()
+
+    monkeypatch.setattr(recorder, "sample", sample)
+    await recorder.start()
+    try:
+        await wait_for(lambda: len(recorder.samples) >= 4, 20, "four samples")
+    finally:
+        await recorder.stop()
+    gaps = [b.t - a.t for a, b in itertools.pairwise(recorder.samples[1:])]
+    assert min(gaps) >= 0.04, f"samples back to back after the slow one: {gaps}"
 
 
 async def test_more_than_one_page_of_consumers(js: JetStreamContext) -> None:
@@ -87,7 +126,8 @@ async def test_more_than_one_page_of_consumers(js: JetStreamContext) -> None:
 def test_bad_arguments(js: JetStreamContext, args: dict[str, object], parameter: str) -> None:
     call: dict[str, object] = {"js": js, "stream": STREAM, "interval": 1.0}
     call.update(args)
-    with pytest.raises(ValueError, match=parameter):
-        LagRecorder(**call)  # type: ignore[arg-type]
+    with pytest.raises(BadArgument, match=parameter) as caught:
+        LagRecorder(**call)
+    assert caught.value.param == parameter
     with pytest.raises(BadArgument, match="publishes"):
-        LagRecorder(js, STREAM).plot(publishes=[])  # type: ignore[arg-type]
+        LagRecorder(js, STREAM).plot(publishes=[])

@@ -10,7 +10,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from fanout_kit.args import BadArgument
+from fanout_kit import BadArgument
 from fanout_kit.events import PublishError, demo_events
 from fanout_kit.load import SENT_HEADER, publish_paced
 from fanout_kit.waiting import wait_for
@@ -114,7 +114,7 @@ async def test_bad_arguments_name_the_parameter(
     args: dict[str, object] = {"rate": 100, "n": 10}
     args.update(kwargs)
     with pytest.raises(BadArgument) as caught:
-        await publish_paced(js, **args)  # type: ignore[arg-type]
-    assert caught.value.parameter == parameter
+        await publish_paced(js, **args)
+    assert caught.value.param == parameter
     with pytest.raises(BadArgument, match="js="):
-        await publish_paced("js", rate=1, n=1)  # type: ignore[arg-type]
+        await publish_paced("js", rate=1, n=1)

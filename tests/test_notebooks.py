@@ -1,9 +1,11 @@
-"""The lessons: strict nbval re-runs, three times in a row, in different orders, on one server.
+"""The lessons and the experiments notebooks: strict nbval re-runs, three times in a row, in
+different orders, on one server.
 
-Each run re-executes every committed notebook and compares its outputs with the saved ones
-(after notebooks/sanitize.cfg), so a lesson that depends on leftovers from an earlier run or
-from another lesson fails here. Static checks keep most cells compared and every exercise paired
-with a solution file.
+Each run re-executes every committed notebook (the numbered lessons and
+notebooks/experiments/) and compares its outputs with the saved ones (after
+notebooks/sanitize.cfg), so a notebook that depends on leftovers from an earlier run or from
+another notebook fails here. Static checks keep most cells compared, every notebook opening
+with its learning objectives and every lesson's exercise paired with a solution file.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import fanout_kit
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+EXPERIMENTS = sorted((NOTEBOOKS / "experiments").glob("*.ipynb"))
+"""Notebooks outside the numbered course: validated like the lessons, without an exercise."""
+ALL = LESSONS + EXPERIMENTS
 MARKERS = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP")
 
 
@@ -40,9 +45,10 @@ def _is_compared(cell: dict) -> bool:
 def test_lessons_exist() -> None:
     assert LESSONS, "no lesson notebooks found in notebooks/"
     assert LESSONS[0].name == "00-welcome.ipynb"
+    assert EXPERIMENTS, "no notebook in notebooks/experiments/"
 
 
-@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.stem)
 def test_most_cells_are_compared(path: Path) -> None:
     cells = _code_cells(path)
     compared = [c for c in cells if _is_compared(c)]
@@ -67,6 +73,18 @@ def test_every_lesson_has_objectives_exercise_and_solution(path: Path) -> None:
     assert (NOTEBOOKS / "solutions" / f"{path.stem}.py").is_file(), f"{path.name}: no solution"
 
 
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_every_experiments_notebook_has_objectives_and_no_orphan_exercise(path: Path) -> None:
+    """Outside the course: objectives first, as the lessons; no exercise, so no stub either
+    (a stub with no check and no solution would be a dead end)."""
+    cells = json.loads(path.read_text())["cells"]
+    assert "What you will learn" in "".join(cells[0]["source"]), (
+        f"{path.name}: first cell must list learning objectives"
+    )
+    text = "".join("".join(c["source"]) for c in cells)
+    assert "NotImplementedError" not in text, f"{path.name}: a stub without a check"
+
+
 def _nbval(paths: list[Path], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     argv = [
         sys.executable,
@@ -85,11 +103,12 @@ def _nbval(paths: list[Path], env: dict[str, str]) -> subprocess.CompletedProces
 
 @pytest.mark.timeout(2400)
 def test_nbval_strict_three_runs_any_order() -> None:
-    """Three strict nbval runs on one shared server: in order, reversed, shuffled (seed 7)."""
+    """Three strict nbval runs on one shared server: in order, reversed, shuffled (seed 7);
+    the experiments notebooks with the lessons."""
     orders = [
-        list(LESSONS),
-        list(reversed(LESSONS)),
-        random.Random(7).sample(LESSONS, len(LESSONS)),
+        list(ALL),
+        list(reversed(ALL)),
+        random.Random(7).sample(ALL, len(ALL)),
     ]
     server = asyncio.run(fanout_kit.start_server(name="fanout-kit-nbval"))
     try:

@@ -223,6 +223,33 @@ def test_reconcile_takes_the_server_numbers_exactly() -> None:
     assert (snap["num_redelivered"], snap["num_waiting"], snap["max_ack_pending"]) == (1, 1, 1000)
 
 
+def test_a_consumer_moved_back_forgets_what_came_after(  # js.reset_consumer
+) -> None:
+    m = model(("c", []))
+    publish(m, *["events.x"] * 6)
+    for i in range(1, 7):
+        m.on_delivery("events.x", ack("c", 1, i, i))
+        if i != 4:
+            m.on_ack(ack("c", 1, i, i), AckKind.ACK)
+    m.on_delivery("events.x", ack("c", 5, 4, 7))  # the poison, delivered five times ...
+    m.on_ack(ack("c", 5, 4, 7), AckKind.TERM)  # ... then terminated
+    assert cell(m, "c", 4) is MsgState.TERMINATED and m.consumers["c"].trace == {4: 5}
+    reset = {
+        "name": "c",
+        "config": {"durable_name": "c", "ack_policy": "explicit"},
+        "delivered": {"stream_seq": 3, "consumer_seq": 3},
+        "ack_floor": {"stream_seq": 3, "consumer_seq": 3},
+        "num_pending": 3,
+    }
+    reconcile.apply_consumer_info(m, reset)
+    assert [cell(m, "c", s) for s in (3, 4, 5, 6)] == [MsgState.ACKED, *[MsgState.UNDELIVERED] * 3]
+    assert m.consumers["c"].trace == {}, "the server's delivery counts start again"
+    m.on_delivery("events.x", ack("c", 1, 4, 4, 2))  # the replay: a first delivery again
+    m.on_ack(ack("c", 1, 4, 4), AckKind.ACK)
+    assert cell(m, "c", 4) is MsgState.ACKED and m.consumers["c"].trace == {}
+    assert m.snapshot()["c"]["delivered"] == 4
+
+
 def test_running_reconcile_only_moves_forward() -> None:
     m = model(("c", []))
     publish(m, *["events.x"] * 3)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from fanout_kit import lab, processes, progress
-from fanout_kit.server import _pid_alive
+from fanout_kit.processes import pid_alive
 
 from .conftest import wait_until
 from .labutil import ROOT, Lab, free_port, run_in_kernel
@@ -84,7 +84,7 @@ def test_stop_tree_on_windows_terminates_without_proc_or_ps(monkeypatch) -> None
     """No /proc and no ps: the process itself is ended (its job object ends the rest)."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     monkeypatch.setattr(processes, "platform", lambda: "win32")
-    assert lab._descendants(os.getpid()) == []
+    assert processes.descendants(os.getpid()) == []
     lab.stop_tree(proc, grace=5, runtime=Path("/nonexistent"))  # no runtime file: terminate
     assert proc.returncode == -signal.SIGTERM
 
@@ -160,7 +160,7 @@ def _lab_as_macos(tmp_path: Path) -> Lab:
 def _watchdogs_of(pid: int) -> list[int]:
     """The watchdog processes `pid` started (macOS' way of dying with the owner)."""
     found = []
-    for child in lab._children(pid):
+    for child in processes.children(pid):
         args = processes.args_of(child) or []
         if any("os.kill(pid, signal.SIGKILL)" in a for a in args):
             found.append(child)
@@ -191,7 +191,7 @@ async def test_the_lab_as_on_macos_stops_everything(tmp_path) -> None:
         if lab_.proc.poll() is None:
             lab_.proc.kill()
     for pid in (server_pid, kernel, stubborn):  # the stubborn child: found through `ps`
-        wait_until(lambda pid=pid: not _pid_alive(pid), timeout=30, what=f"pid {pid} to end")
+        wait_until(lambda pid=pid: not pid_alive(pid), timeout=30, what=f"pid {pid} to end")
     assert "nats-server stopped" in lab_.output()
 
 
@@ -205,7 +205,7 @@ async def test_sigkill_of_the_lab_as_on_macos_leaves_nothing(tmp_path) -> None:
         kernel = int(await run_in_kernel(lab_, "import os\nprint(os.getpid())"))
         jupyter = [
             p
-            for p in lab._children(lab_.proc.pid)
+            for p in processes.children(lab_.proc.pid)
             if p != server_pid and p not in _watchdogs_of(lab_.proc.pid)
         ]
         assert len(jupyter) == 1, jupyter
@@ -216,7 +216,7 @@ async def test_sigkill_of_the_lab_as_on_macos_leaves_nothing(tmp_path) -> None:
             (jupyter[0], "JupyterLab"),
             (kernel, "kernel"),
         ):
-            wait_until(lambda pid=pid: not _pid_alive(pid), timeout=30, what=f"{what} to end")
+            wait_until(lambda pid=pid: not pid_alive(pid), timeout=30, what=f"{what} to end")
     finally:
         if lab_.proc.poll() is None:
             lab_.proc.kill()

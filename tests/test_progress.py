@@ -55,20 +55,20 @@ def test_the_report_says_done_tried_and_not_started() -> None:
     assert states["02"] == ("tried", 2)
     assert states["03"] == ("not started", 0)
     text = repr(report)
-    assert "  02  ❌ tried (2 wrong)  " in text
-    assert text.endswith("1 of 12 exercises done.")
+    assert "  02  ✗ tried (2 wrong)  " in text
+    assert text.endswith("1 of 13 exercises done.")
 
 
 def test_a_kernel_in_the_workspace_records_there(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(progress, "_OVERRIDE", [])
     monkeypatch.delenv(progress.ENV, raising=False)
     (tmp_path / MANIFEST).write_text("{}")
     (tmp_path / "solutions").mkdir()
     monkeypatch.chdir(tmp_path / "solutions")  # a kernel's cwd is its notebook's folder
-    assert progress.progress_file() == tmp_path / PROGRESS_FILE
-    progress.record(KEY, "wrong", 1)
+    with progress.recording_to(None):  # as a kernel records
+        assert progress.progress_file() == tmp_path / PROGRESS_FILE
+        progress.record(KEY, "wrong", 1)
     assert json.loads((tmp_path / PROGRESS_FILE).read_text())["status"] == "wrong"
 
 
@@ -76,15 +76,15 @@ def test_outside_a_workspace_nothing_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The tracked notebooks under nbval: results stay in the process, so runs are alike."""
-    monkeypatch.setattr(progress, "_OVERRIDE", [])
     monkeypatch.delenv(progress.ENV, raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(progress, "_MEMORY", [])
-    assert progress.progress_file() is None
-    progress.record(KEY, "wrong", 1)
-    assert list(tmp_path.iterdir()) == []
-    assert progress.wrong_tries(KEY) == 1
-    assert repr(progress.show_progress()).startswith("Progress in this kernel only")
+    with progress.recording_to(None):  # as a kernel records, from an empty memory
+        assert progress.progress_file() is None
+        progress.record(KEY, "wrong", 1)
+        assert list(tmp_path.iterdir()) == []
+        assert progress.wrong_tries(KEY) == 1
+        assert repr(progress.show_progress()).startswith("Progress in this kernel only")
+    assert progress.wrong_tries(KEY) == 0  # the test's own file again
 
 
 def test_every_exercise_key_names_a_check() -> None:

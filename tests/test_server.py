@@ -19,8 +19,8 @@ from nats.js.errors import NotFoundError
 import fanout_kit
 from fanout_kit import processes
 from fanout_kit.errors import ServerStartError
+from fanout_kit.processes import pid_alive
 from fanout_kit.server import (
-    _pid_alive,
     find_server_binary,
     get_json,
     listening_addresses,
@@ -38,13 +38,13 @@ async def test_start_reports_urls_version_and_is_ready() -> None:
         assert server.url.startswith("nats://127.0.0.1:")
         assert server.monitoring_url.startswith("http://127.0.0.1:")
         assert server.version.startswith("2.15.")
-        assert _pid_alive(server.pid)
+        assert pid_alive(server.pid)
         assert server.store_dir.is_dir()
         jsz = await get_json(server.monitoring_url + "/jsz")
         assert jsz["config"]["store_dir"] == str(server.store_dir / "jetstream")
     finally:
         await server.stop()
-    assert not _pid_alive(server.pid)
+    assert not pid_alive(server.pid)
     assert not server.store_dir.exists(), "a store the kit made is removed on stop"
     assert not server.run_dir.exists()
     await server.stop()  # idempotent
@@ -64,7 +64,7 @@ async def test_two_servers_at_once_get_their_own_ports_and_stores() -> None:
             nc = await fanout_kit.connect(srv.url)
             await nc.jetstream().add_stream(name="ONLY_HERE", subjects=["here.>"])
             await nc.close()
-    assert not _pid_alive(a.pid) and not _pid_alive(b.pid)
+    assert not pid_alive(a.pid) and not pid_alive(b.pid)
 
 
 async def test_restart_keeps_ports_and_file_storage_loses_memory_storage() -> None:
@@ -78,7 +78,7 @@ async def test_restart_keeps_ports_and_file_storage_loses_memory_storage() -> No
         await js.publish("gone.one", b"1")
         await server.restart()
         assert (server.url, server.monitoring_url) == (url, monitoring)
-        assert server.pid != old_pid and not _pid_alive(old_pid)
+        assert server.pid != old_pid and not pid_alive(old_pid)
         await async_wait_until(lambda: nc.is_connected, what="client reconnect")
         assert (await js.stream_info("KEPT")).state.messages == 1
         with pytest.raises(NotFoundError):  # a memory stream does not survive at all
@@ -165,10 +165,10 @@ def test_sigkill_of_the_parent_leaves_no_server() -> None:
     )
     assert child.stdout is not None
     pid = int(child.stdout.readline())
-    assert _pid_alive(pid)
+    assert pid_alive(pid)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    wait_until(lambda: not _pid_alive(pid), what=f"server {pid} to die with its parent")
+    wait_until(lambda: not pid_alive(pid), what=f"server {pid} to die with its parent")
 
 
 async def test_a_leftover_from_a_crash_is_reaped_and_strangers_are_not() -> None:
@@ -187,7 +187,7 @@ async def test_a_leftover_from_a_crash_is_reaped_and_strangers_are_not() -> None
     pid_text, run_dir = child.stdout.readline().split()
     child.wait()
     leftover = int(pid_text)
-    assert _pid_alive(leftover)
+    assert pid_alive(leftover)
     # A stranger: a record whose pid is a live process that is not a kit server.
     stranger = subprocess.Popen(["sleep", "600"])
     fake = runtime_dir() / f"stranger-{os.getpid()}"  # other test runs share the folder
@@ -197,14 +197,14 @@ async def test_a_leftover_from_a_crash_is_reaped_and_strangers_are_not() -> None
     )
     try:
         async with await start_server():
-            await async_wait_until(lambda: not _pid_alive(leftover), what="leftover reaped")
+            await async_wait_until(lambda: not pid_alive(leftover), what="leftover reaped")
             assert not Path(run_dir).exists()
             assert stranger.poll() is None, "a process that is not ours must never be killed"
             assert not fake.exists()
     finally:
         stranger.kill()
         stranger.wait()
-        if _pid_alive(leftover):
+        if pid_alive(leftover):
             os.kill(leftover, signal.SIGKILL)
 
 
@@ -225,9 +225,9 @@ def test_sigkill_of_a_jupyter_kernel_leaves_no_server(monkeypatch) -> None:
             timeout=60,
         )
         pid = int(out[0])
-        assert _pid_alive(pid)
+        assert pid_alive(pid)
         os.kill(km.provisioner.process.pid, signal.SIGKILL)
-        wait_until(lambda: not _pid_alive(pid), what=f"server {pid} to die with its kernel")
+        wait_until(lambda: not pid_alive(pid), what=f"server {pid} to die with its kernel")
     finally:
         kc.stop_channels()
         km.cleanup_resources()
@@ -238,13 +238,31 @@ def test_a_server_started_from_a_short_lived_thread_outlives_the_thread() -> Non
     own, so a server started via asyncio.to_thread or an executor keeps running."""
     import threading
 
-    started: list[fanout_kit.NatsServer] = []
-    worker = threading.Thread(target=lambda: started.append(fanout_kit.run(start_server())))
+    started: list[tuple[int, fanout_kit.NatsServer]] = []
+
+    def start() -> None:
+        started.append((threading.get_native_id(), fanout_kit.run(start_server())))
+
+    worker = threading.Thread(target=start)
     worker.start()
     worker.join()
-    server = started[0]
+    tid, server = started[0]
     try:
-        assert _pid_alive(server.pid) and server.running
+        # join() returns once Python is done with the thread; the OS thread, whose exit is
+        # what fires a parent-death signal, ends a moment later: wait until it is gone.
+        thread = Path(f"/proc/self/task/{tid}")
+        wait_until(lambda: not thread.exists(), what=f"thread {tid} to end")
+
+        async def serves() -> bool:
+            nc = await fanout_kit.connect(server.url)
+            try:
+                await nc.jetstream().account_info()
+            finally:
+                await nc.close()
+            return True
+
+        assert fanout_kit.run(serves())  # a full round trip, after the thread ended
+        assert pid_alive(server.pid) and server.running
     finally:
         fanout_kit.run(server.stop())
 
@@ -351,7 +369,7 @@ async def test_on_macos_a_watchdog_ties_the_server_to_its_owner(macos) -> None:
     assert lifeline.watchdog is not None and lifeline.watchdog.poll() is None
     await server.stop()
     assert lifeline.watchdog.wait(timeout=30) == 0, "a clean stop ends the watchdog"
-    assert not _pid_alive(server.pid)
+    assert not pid_alive(server.pid)
 
 
 def test_on_macos_sigkill_of_the_owner_leaves_no_server() -> None:
@@ -367,10 +385,10 @@ def test_on_macos_sigkill_of_the_owner_leaves_no_server() -> None:
     assert child.stdout is not None
     pid_text, method = child.stdout.readline().split()
     pid = int(pid_text)
-    assert method == "watchdog" and _pid_alive(pid)
+    assert method == "watchdog" and pid_alive(pid)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    wait_until(lambda: not _pid_alive(pid), what=f"server {pid} to die with its owner")
+    wait_until(lambda: not pid_alive(pid), what=f"server {pid} to die with its owner")
 
 
 class FakeKernel32:
@@ -388,7 +406,7 @@ class FakeKernel32:
 
     def SetInformationJobObject(self, job: int, kind: int, info: object, size: int) -> int:
         self.calls.append(f"SetInformationJobObject({job}, {kind})")
-        self.job_limits = info._obj.BasicLimitInformation.LimitFlags  # type: ignore[attr-defined]
+        self.job_limits = info._obj.BasicLimitInformation.LimitFlags
         return 1
 
     def OpenProcess(self, access: int, inherit: bool, pid: int) -> int:
@@ -404,7 +422,7 @@ class FakeKernel32:
 
     def GetExitCodeProcess(self, handle: int, code: object) -> int:
         alive = real_alive(self.handles[handle])
-        code._obj.value = 259 if alive else 0  # type: ignore[attr-defined]  # STILL_ACTIVE
+        code._obj.value = 259 if alive else 0  # STILL_ACTIVE
         return 1
 
     def TerminateProcess(self, handle: int, _code: int) -> int:
@@ -414,6 +432,20 @@ class FakeKernel32:
     def CloseHandle(self, handle: int) -> int:
         self.handles.pop(handle, None)
         return 1
+
+
+class FakeWindows(processes.WindowsApi):
+    """The kit's Windows calls, answered by :class:`FakeKernel32` (no job made yet)."""
+
+    def __init__(self, kernel32: FakeKernel32) -> None:
+        super().__init__()
+        self.fake = kernel32
+
+    def kernel32(self) -> FakeKernel32:
+        return self.fake
+
+    def last_error(self) -> int:
+        return 87  # ERROR_INVALID_PARAMETER
 
 
 def real_alive(pid: int) -> bool:
@@ -453,9 +485,7 @@ def windows(monkeypatch, tmp_path) -> tuple[FakeKernel32, FakeMsvcrt]:
     real_options = processes.spawn_options
     binary = find_server_binary()  # Linux's binary: this machine cannot run nats-server.exe
     monkeypatch.setattr(processes, "platform", lambda: "win32")
-    monkeypatch.setattr(processes, "_kernel32", lambda: kernel32)
-    monkeypatch.setattr(processes, "_last_error", lambda: 87)  # ERROR_INVALID_PARAMETER
-    monkeypatch.setattr(processes, "_windows_job", None)
+    monkeypatch.setattr(processes, "WINDOWS", FakeWindows(kernel32))
     monkeypatch.setitem(sys.modules, "fcntl", None)
     monkeypatch.setitem(sys.modules, "msvcrt", msvcrt)
     monkeypatch.delattr(os, "getuid")
@@ -531,7 +561,7 @@ async def test_bad_jetstream_settings_are_refused_before_a_start(
 ) -> None:
     before = set(fanout_kit.server.runtime_dir().iterdir())
     with pytest.raises(error, match=words):
-        await fanout_kit.start_server(jetstream=jetstream)  # type: ignore[arg-type]
+        await fanout_kit.start_server(jetstream=jetstream)
     assert set(fanout_kit.server.runtime_dir().iterdir()) == before
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from fanout_kit import serverext
 from fanout_kit.lab import request_shutdown
-from fanout_kit.server import _pid_alive
+from fanout_kit.processes import pid_alive
 from fanout_kit.session import start_session_server, stop_session_server
 
 from .conftest import wait_until
@@ -106,7 +106,7 @@ async def test_plain_jupyter_lab_shares_one_server_and_leaves_nothing(tmp_path) 
         if lab.proc.poll() is None:
             lab.proc.kill()
     for pid in (server_pid, *kernels):
-        wait_until(lambda pid=pid: not _pid_alive(pid), timeout=30, what=f"pid {pid} to end")
+        wait_until(lambda pid=pid: not pid_alive(pid), timeout=30, what=f"pid {pid} to end")
     assert "fanout-kit: session nats-server stopped" in lab.output()
     store = root / ".fanout-kit" / "lab-store"
     assert (store / "jetstream").is_dir(), "the session's streams are kept for the next one"

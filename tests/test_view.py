@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from fanout_kit import palette, reconcile, view
+from fanout_kit import BadArgument, palette, reconcile, view
 from fanout_kit.acks import parse_time_ns
 from fanout_kit.cells import FOCUS_CELLS, Truth, window
 from fanout_kit.demo import fit_demo_events
 from fanout_kit.observe import NOTE_SECONDS, AckKind, AckSubject, MsgState, StreamModel
-from fanout_kit.report import ConsumerNumbers
+from fanout_kit.report import COLUMNS, ConsumerNumbers
 
 T0 = 1_700_000_000_000_000_000  # ns: message i is stored at T0 + i seconds
 
@@ -319,3 +319,17 @@ def test_a_burst_consumed_between_two_lag_samples_still_shows_as_a_spike() -> No
     m.sample_lag()
     m.sample_lag()
     assert list(m.consumers["fast"].lag) == [0, 200, 0], "a thin spike, then flat"
+
+
+def test_table_without_a_column_keeps_the_others_and_refuses_unknown_names() -> None:
+    m = stream(3)
+    reconcile.apply_consumer_info(m, info("c", delivered=(2, 2), max_ack_pending=1000))
+    table = view.table(m)
+    shorter = table.without("Waiting Pulls", "Redelivered")
+    assert shorter.columns == ("Last Delivered", "Ack Floor", "Outstanding Acks", "Unprocessed")
+    head = repr(shorter).splitlines()[1]
+    assert "Waiting Pulls" not in head and "Redelivered" not in head
+    assert repr(shorter).splitlines()[2].split() == ["c", "2", "2", "0", "of", "1000", "0"]
+    assert table.columns == COLUMNS  # the original is unchanged
+    with pytest.raises(BadArgument, match="Waiting pulls"):
+        table.without("Waiting pulls")

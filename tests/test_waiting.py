@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 import fanout_kit
-from fanout_kit.args import BadArgument
+from fanout_kit import BadArgument
 from fanout_kit.waiting import WaitTimeout, wait_for
 
 
@@ -105,7 +105,7 @@ async def test_bad_arguments_name_the_parameter(kwargs: dict[str, object], param
     args: dict[str, object] = {"condition": lambda: True, "timeout": 1.0, "what": "x"}
     args.update(kwargs)
     with pytest.raises(BadArgument) as caught:
-        await wait_for(**args)  # type: ignore[call-overload]
-    assert caught.value.parameter == parameter
+        await wait_for(**args)
+    assert caught.value.param == parameter
     assert f"{parameter}=" in str(caught.value)
-    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TypeError)
+    assert isinstance(caught.value, ValueError | TypeError) and "Fix: e.g." in str(caught.value)

@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, StreamConfig
 
 import fanout_kit
-from fanout_kit.args import BadArgument
+from fanout_kit import BadArgument
 from fanout_kit.audit import Received, audit
 from fanout_kit.cluster import start_cluster
 from fanout_kit.load import publish_paced
@@ -31,6 +31,7 @@ from fanout_kit.workers import (
     UNREACHABLE,
     Worker,
     WorkerPool,
+    live_workers,
 )
 
 from .conftest import fresh_stream
@@ -201,6 +202,30 @@ async def test_a_pool_shares_one_durable(
     finally:
         await pool.stop()
     assert pool.state == STOPPED
+
+
+async def test_the_board_counts_a_pool_started_without_it(
+    server: NatsServer, nc: Any, js: JetStreamContext, stream: str
+) -> None:
+    """Workers a lesson starts itself are live (until stopped) and in the board's worker
+    column, crashed ones included; a stopped one leaves both."""
+    await js.add_consumer(stream, ConsumerConfig(durable_name="shared"))
+    pool = WorkerPool(server.url, stream, "shared", count=3)
+    assert not set(pool) & set(live_workers())  # not started: not live
+    board = await fanout_kit.Board.watch(nc, stream, reconcile_interval=None)
+    try:
+        await pool.start()
+        assert set(pool) <= set(live_workers())
+        await pool[0].crash()
+        await pool[1].stop()
+        assert pool[0] in live_workers() and pool[1] not in live_workers()
+        board.redraw()
+        lanes = {lane["name"]: lane["worker"] for lane in board.widget.frame["lanes"]}
+        assert lanes["shared"] == "2 workers: 1 crashed, 1 running"  # in start order
+    finally:
+        await pool.stop()
+        await board.close()
+    assert not set(pool) & set(live_workers())
 
 
 @pytest.mark.parametrize(

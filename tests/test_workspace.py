@@ -54,8 +54,12 @@ def test_copies_have_no_outputs_and_upstream_is_untouched(tmp_path: Path) -> Non
     report = ws.sync()
     assert _digest(ROOT / "notebooks") == before
     lessons = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
-    assert [n for n in report.copied if n.endswith(".ipynb")] == lessons
-    for name in lessons:
+    experiments = sorted(
+        f"experiments/{p.name}" for p in (ROOT / "notebooks" / "experiments").glob("*.ipynb")
+    )
+    assert experiments, "the experiments notebooks come along too"
+    assert [n for n in report.copied if n.endswith(".ipynb")] == lessons + experiments
+    for name in lessons + experiments:
         tracked = json.loads((ROOT / "notebooks" / name).read_text())
         mine = json.loads((ws.folder / name).read_text())
         assert any(c.get("outputs") for c in tracked["cells"]), f"{name}: reference has outputs"
@@ -106,10 +110,19 @@ def test_an_edited_lesson_changed_upstream_is_left_alone_and_listed(
 
 
 def test_new_and_deleted_lessons_are_copied_in(workspace: Workspace, upstream: Path) -> None:
-    shutil.copy(upstream / "00-welcome.ipynb", upstream / "12-new-lesson.ipynb")
+    shutil.copy(upstream / "00-welcome.ipynb", upstream / "13-new-lesson.ipynb")
     (workspace.folder / "05-republish.ipynb").unlink()
     report = workspace.sync()
-    assert report.copied == ["05-republish.ipynb", "12-new-lesson.ipynb"]
+    assert report.copied == ["05-republish.ipynb", "13-new-lesson.ipynb"]
+
+
+def test_the_experiments_notebooks_are_not_lessons(workspace: Workspace) -> None:
+    """notebooks/experiments/ is copied (cleared, see above) but is not a numbered lesson:
+    `fanout-kit reset` and the lesson list leave it out."""
+    assert (workspace.folder / "experiments" / "three-experiments.ipynb").is_file()
+    assert all("/" not in name for name in workspace.lessons())
+    nb = json.loads((workspace.folder / "experiments" / "three-experiments.ipynb").read_text())
+    assert "widgets" not in nb.get("metadata", {}), "the saved board state is cleared too"
 
 
 def test_reset_keeps_the_old_copy_as_a_backup(workspace: Workspace, upstream: Path) -> None:
@@ -162,5 +175,5 @@ def test_cli_reset_and_progress(tmp_path: Path) -> None:
         [CLI, "progress", "--workspace", str(folder)], capture_output=True, text=True
     )
     assert shown.returncode == 0, shown.stderr
-    assert "0 of 12 exercises done." in shown.stdout
-    assert "02  ·  not started" in shown.stdout
+    assert "0 of 13 exercises done." in shown.stdout
+    assert "02  · not started" in shown.stdout

@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import StreamInfo
+from nats.js.api import ConsumerInfo, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
+from ..connect import client_of
 from ..errors import FanoutKitError
+from ..topology import enum_value
+from ..waiting import settle
 from .exercise import CHECK_TIMEOUT, Checker, exercise
 from .learner import (
     LEARNER_TIMEOUT,
@@ -43,20 +45,22 @@ __all__ = [
     "NotAttempted",
     "Verdict",
     "call_learner",
-    "connection_of",
     "consume",
     "correct",
-    "enum_value",
     "exercise",
     "forget_consumer",
-    "forget_stream",
     "fresh_consumer",
+    "learner_consumer",
     "learner_raised",
+    "learner_stream",
+    "no_consumer",
     "no_setup_stream",
+    "no_stream",
     "not_attempted",
     "push_consumer_hint",
     "refusal",
     "run_setup",
+    "settled_consumer",
     "starts_at_beginning",
     "where",
     "wrong",
@@ -65,16 +69,6 @@ __all__ = [
 
 #: The pointer after a refusal the check cannot explain better: the server's text says it.
 READ_THE_MESSAGE = "Read the message: it names what it does not accept."
-
-
-def connection_of(js: JetStreamContext) -> Client:
-    """The NATS connection behind ``js``: checks tap ack and API subjects and flush on it.
-
-    nats-py keeps it private (``_nc``) and offers no accessor; this is the one place the kit
-    reads it, so a future public accessor changes one line.
-    """
-    nc: Client = js._nc
-    return nc
 
 
 def refusal(
@@ -121,11 +115,6 @@ def push_consumer_hint(name: str, stream: str, deliver_subject: str) -> CheckRes
     )
 
 
-def enum_value(value: Any) -> Any:
-    """A config field as a plain value: nats-py gives enums in some places, strings in others."""
-    return getattr(value, "value", value)
-
-
 def starts_at_beginning(config: Any, first_seq: int) -> bool:
     """True if a consumer with ``config`` starts at the first message of a stream whose
     first sequence is ``first_seq``: ``deliver_policy=all``, or a start sequence at or below
@@ -137,20 +126,81 @@ def starts_at_beginning(config: Any, first_seq: int) -> bool:
     return policy == "by_start_sequence" and (config.opt_start_seq or 0) <= max(first_seq, 1)
 
 
-async def forget_stream(js: JetStreamContext, name: str) -> None:
-    """Delete stream ``name`` if it exists (a missing stream is not an error)."""
-    try:
-        await js.delete_stream(name)
-    except NotFoundError:
-        pass
-
-
 async def forget_consumer(js: JetStreamContext, stream: str, name: str) -> None:
     """Delete consumer ``name`` of ``stream`` if it exists (a missing one is not an error)."""
     try:
         await js.delete_consumer(stream, name)
     except NotFoundError:
         pass
+
+
+async def learner_consumer(js: JetStreamContext, stream: str, name: str, fix: str) -> ConsumerInfo:
+    """The info of consumer ``name`` the learner's function was to create; a
+    :class:`Verdict` (there is none, and ``fix``) if it is missing."""
+    try:
+        info: ConsumerInfo = await js.consumer_info(stream, name)
+    except NotFoundError:
+        raise Verdict(no_consumer(stream, name, fix)) from None
+    return info
+
+
+def no_stream(name: str, fix: str, *, also: str = "", note: str = "") -> CheckResult:
+    """The hint when stream ``name``, which the learner's code was to create, is missing;
+    ``also`` ends the symptom (what they made instead), ``note`` ends the concept."""
+    return wrong(
+        f"There is no stream named {name!r} after your function ran{also}.",
+        "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
+        f"happens when awaited. The name is case-sensitive.{note}",
+        fix,
+    )
+
+
+async def learner_stream(
+    js: JetStreamContext, name: str, fix: str, *, note: str = ""
+) -> StreamInfo:
+    """The info of stream ``name`` the learner's function was to create; a :class:`Verdict`
+    (:func:`no_stream`) if it is missing."""
+    try:
+        info: StreamInfo = await js.stream_info(name)
+    except NotFoundError:
+        raise Verdict(no_stream(name, fix, note=note)) from None
+    return info
+
+
+def no_consumer(stream: str, name: str, fix: str, after: str = "your function ran") -> CheckResult:
+    """The hint when consumer ``name``, which the learner's code was to create, is missing."""
+    return wrong(
+        f"There is no consumer named {name!r} on {stream} after {after}.",
+        "`js.add_consumer(stream, ConsumerConfig(...))` creates a consumer; like every "
+        "JetStream call it only happens when awaited.",
+        fix,
+    )
+
+
+async def settled_consumer(
+    js: JetStreamContext,
+    stream: str,
+    durable: str,
+    done: Callable[[ConsumerInfo], bool],
+    timeout: float,
+) -> ConsumerInfo | None:
+    """The info of consumer ``durable`` once ``done(info)``, or as it is after ``timeout``
+    seconds (None if it does not exist then).
+
+    The learner's acks are fire-and-forget and the server applies them a moment later: each
+    read flushes the connection first (a ping, not an API request), then asks for the info.
+    """
+    nc = client_of(js)
+
+    async def read() -> ConsumerInfo | None:
+        await nc.flush()
+        try:
+            info: ConsumerInfo = await js.consumer_info(stream, durable)
+        except NotFoundError:
+            return None
+        return info
+
+    return await settle(read, lambda info: info is not None and done(info), timeout)
 
 
 async def consume(
@@ -186,7 +236,7 @@ async def consume(
             for msg in msgs:
                 got.append(msg)
                 await msg.ack()
-        await connection_of(js).flush()
+        await client_of(js).flush()
     finally:
         await sub.unsubscribe()
     return got

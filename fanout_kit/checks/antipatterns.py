@@ -9,7 +9,17 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, StreamConfig
 from nats.js.errors import NotFoundError
 
-from . import CheckResult, correct, enum_value, exercise, forget_stream, run_setup, wrong
+from ..subjects import filters_of
+from ..topology import enum_value, reset_streams
+from . import (
+    CheckResult,
+    correct,
+    exercise,
+    learner_stream,
+    no_consumer,
+    run_setup,
+    wrong,
+)
 
 __all__ = ["BILLING", "BILLING_FILTER", "MIN_AGE_DAYS", "STREAM", "fix_billing"]
 
@@ -143,9 +153,7 @@ def _consumer_hint(config: ConsumerConfig) -> CheckResult | None:
             DURABLE_CONCEPT,
             "Leave inactive_threshold out.",
         )
-    filters = list(config.filter_subjects or []) or (
-        [config.filter_subject] if config.filter_subject else []
-    )
+    filters = filters_of(config)
     if filters != [BILLING_FILTER]:
         return wrong(
             f"{BILLING!r} filters on {filters or 'nothing (every event)'}; billing only "
@@ -199,19 +207,12 @@ async def fix_billing(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     learner, reads the real stream and consumer config, then publishes two payments and an
     order and pulls ``billing`` (acking) to prove it gets the two payments only.
     """
-    await forget_stream(js, STREAM)
+    await reset_streams(js, STREAM)
     hint = await run_setup(learner, js, what="your setup", failed="Your setup failed")
     if hint is not None:
         return hint
-    try:
-        stream = await js.stream_info(STREAM)
-    except NotFoundError:
-        return wrong(
-            f"There is no {STREAM} stream after your function ran.",
-            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
-            "happens when awaited. The check deletes EVENTS before calling your function.",
-            STREAM_CALL,
-        )
+    note = f" The check deletes {STREAM} before calling your function."
+    stream = await learner_stream(js, STREAM, STREAM_CALL, note=note)
     hint = _stream_hint(stream.config)
     if hint is not None:
         return hint
@@ -226,12 +227,7 @@ async def fix_billing(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
                 DURABLE_CONCEPT,
                 f"`await js.add_consumer({STREAM!r}, {CONSUMER_FIX})`",
             )
-        return wrong(
-            f"There is no consumer named {BILLING!r} on {STREAM} after your function ran.",
-            "`js.add_consumer(stream, ConsumerConfig(...))` creates a consumer; like every "
-            "JetStream call it only happens when awaited.",
-            f"`await js.add_consumer({STREAM!r}, {CONSUMER_FIX})`",
-        )
+        return no_consumer(STREAM, BILLING, f"`await js.add_consumer({STREAM!r}, {CONSUMER_FIX})`")
     hint = _consumer_hint(info.config)
     if hint is not None:
         return hint

@@ -10,17 +10,19 @@ from collections.abc import Callable
 from typing import Any
 
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 from nats.js.errors import APIError, NotFoundError
 
 from ..errors import FanoutKitError
-from ..observe import subject_matches
+from ..subjects import filters_of, matching
+from ..topology import enum_value
+from ..waiting import settle
 from . import (
     CheckResult,
     LearnerFailed,
     NotAttempted,
     call_learner,
     correct,
-    enum_value,
     exercise,
     fresh_consumer,
     learner_raised,
@@ -67,13 +69,6 @@ def _payload(subject: str) -> bytes:
     return f'{{"type": "{subject.removeprefix("events.")}", "by": "check"}}'.encode()
 
 
-def _filters(config: Any) -> list[str]:
-    filters = list(config.filter_subjects or [])
-    if config.filter_subject:
-        filters.append(config.filter_subject)
-    return filters
-
-
 FIX = f"`await js.add_consumer({STREAM!r}, {SOLUTION})`"
 FILTERS_CONCEPT = (
     "A consumer's filter decides which subjects it receives; one consumer can have several "
@@ -115,7 +110,7 @@ def _config_hint(config: Any, counts: dict[str, int]) -> CheckResult | None:
             "`ack_policy=AckPolicy.EXPLICIT` (the default) and `await msg.ack()` each "
             "message after counting it.",
         )
-    filters = _filters(config)
+    filters = filters_of(config)
     seen = sorted(t for t in counts if t not in ("order.created", "order.shipped"))
     if not filters:
         also = f" (your counts include {seen})" if seen else ""
@@ -125,18 +120,15 @@ def _config_hint(config: Any, counts: dict[str, int]) -> CheckResult | None:
             "Let the server do the sorting. " + FILTERS_CONCEPT,
             'filter_subjects=["events.order.created", "events.order.shipped"]',
         )
-    missing = [s for s in INVENTORY_SUBJECTS if not any(subject_matches(s, f) for f in filters)]
+    let_through = matching(SHOP_SUBJECTS, filters)
+    missing = [s for s in INVENTORY_SUBJECTS if s not in let_through]
     if missing:
         return wrong(
             f"Your filter {filters} does not cover {missing}: those events never reach inventory.",
             FILTERS_CONCEPT,
             'filter_subjects=["events.order.created", "events.order.shipped"]',
         )
-    extra = sorted(
-        s
-        for s in SHOP_SUBJECTS
-        if s not in INVENTORY_SUBJECTS and any(subject_matches(s, f) for f in filters)
-    )
+    extra = sorted(s for s in let_through if s not in INVENTORY_SUBJECTS)
     if extra:
         return wrong(
             f"Your filter {filters} also lets through {extra}: inventory only cares about "
@@ -147,23 +139,26 @@ def _config_hint(config: Any, counts: dict[str, int]) -> CheckResult | None:
     return None
 
 
-async def _idle(js: JetStreamContext, task: asyncio.Task[Any], deadline: float) -> Any:
+def _caught_up(info: ConsumerInfo | None) -> bool:
+    return info is not None and not info.num_pending and not info.num_ack_pending
+
+
+async def _idle(js: JetStreamContext, task: asyncio.Task[Any]) -> ConsumerInfo | None:
     """Wait until ``inventory`` exists with nothing unprocessed or in flight, or the learner's
-    task ends, or the deadline passes. Returns the last consumer info (None if none)."""
-    info = None
-    while True:
-        if task.done():
-            return info
-        with contextlib.suppress(NotFoundError):
-            info = await js.consumer_info(STREAM, INVENTORY)
-            if not info.num_pending and not info.num_ack_pending:
-                # A few loop turns for a handler that counts after acking.
-                for _ in range(5):
-                    await asyncio.sleep(0.01)
-                return info
-        if time.monotonic() >= deadline:
-            return info
-        await asyncio.sleep(0.02)
+    task ends, or IDLE_TIMEOUT passes. Returns the last consumer info (None if none)."""
+
+    async def read() -> ConsumerInfo | None:
+        try:
+            info: ConsumerInfo = await js.consumer_info(STREAM, INVENTORY)
+        except NotFoundError:
+            return None
+        return info
+
+    info = await settle(read, lambda i: task.done() or _caught_up(i), IDLE_TIMEOUT)
+    if _caught_up(info):
+        for _ in range(5):  # a few loop turns for a handler that counts after acking
+            await asyncio.sleep(0.01)
+    return info
 
 
 async def _stop(task: asyncio.Task[Any]) -> bool:
@@ -240,7 +235,7 @@ async def inventory(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
             return _task_ended(task)
         for subject in BEFORE:
             await js.publish(subject, _payload(subject))
-        info = await _idle(js, task, time.monotonic() + IDLE_TIMEOUT)
+        info = await _idle(js, task)
         if task.done():
             return _task_ended(task)
         if info is None:
@@ -254,7 +249,7 @@ async def inventory(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
         if not info.num_pending and not info.num_ack_pending:
             for subject in WHILE_RUNNING:
                 await js.publish(subject, _payload(subject))
-            await _idle(js, task, time.monotonic() + IDLE_TIMEOUT)
+            await _idle(js, task)
             if task.done():
                 return _task_ended(task)
     finally:

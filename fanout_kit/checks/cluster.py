@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
+from ..topology import consumers_of, enum_value, reset_streams
+from ..waiting import settle
 from . import (
     CheckResult,
     correct,
-    enum_value,
     exercise,
-    forget_stream,
+    learner_stream,
     refusal,
     run_setup,
     where,
@@ -127,15 +126,14 @@ def _consumer_hint(config: Any, stream_replicas: int) -> CheckResult | None:
 async def _peers(read: Callable[[], Any], want: int, timeout: float = 10.0) -> list[str]:
     """Names of the nodes holding a stream or consumer (leader + replicas), waiting up to
     ``timeout`` for ``want`` of them to report."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def peers() -> list[str]:
         cluster = (await read()).cluster
-        names = []
-        if cluster is not None and cluster.leader:
-            names = [cluster.leader] + [p.name for p in cluster.replicas or []]
-        if len(names) >= want or time.monotonic() > deadline:
-            return sorted(names)
-        await asyncio.sleep(0.05)
+        if cluster is None or not cluster.leader:
+            return []
+        return sorted([cluster.leader] + [p.name for p in cluster.replicas or []])
+
+    return await settle(peers, lambda names: len(names) >= want, timeout)
 
 
 @exercise(
@@ -151,28 +149,20 @@ async def orders_r3(js: JetStreamContext, learner: Callable[..., Any]) -> CheckR
     ``ORDERS_R3``, calls the learner, reads the real stream and consumer config and cluster
     info, then publishes one order and fetches it through the durable.
     """
-    await forget_stream(js, STREAM)
+    await reset_streams(js, STREAM)
     hint = await run_setup(
         learner, js, refused=_refused, failed="Creating the stream or consumer failed"
     )
     if hint is not None:
         return hint
-    try:
-        info = await js.stream_info(STREAM)
-    except NotFoundError:
-        return wrong(
-            f"There is no stream named {STREAM} after your function ran.",
-            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
-            "happens when awaited.",
-            f"`await {SOLUTION}`",
-        )
+    info = await learner_stream(js, STREAM, f"`await {SOLUTION}`")
     hint = _stream_hint(info.config)
     if hint is not None:
         return hint
     try:
         consumer = await js.consumer_info(STREAM, DURABLE)
     except NotFoundError:
-        names = sorted(c.name for c in await js.consumers_info(STREAM))
+        names = sorted(await consumers_of(js, STREAM))
         return wrong(
             f"{STREAM} has no consumer named {DURABLE!r} (it has {names or 'none'}).",
             "`js.add_consumer(stream, ConsumerConfig(...))` creates a consumer; names are "

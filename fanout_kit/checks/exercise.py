@@ -124,9 +124,16 @@ def exercise(stub: str, *, explain: Explain | None = None) -> Callable[[Body], C
         key = progress.exercise(f"{module}.{body.__name__}").key  # fails at import if unknown
 
         async def check(
-            js: JetStreamContext, learner: Callable[..., Any], *, reveal: bool = False
+            js: JetStreamContext,
+            learner: Callable[..., Any],
+            *,
+            reveal: bool = False,
+            record: bool = True,
         ) -> CheckResult:
+            """``reveal=True`` shows the fix; ``record=False`` judges without counting a try
+            (a lesson's demonstration of the check on code that is not the learner's)."""
             result, counts = await _judge(body, js, learner, stub, explain)
+            counts = counts and record
             name = learner_name(learner).replace(" ", "_")
             call = f"await {module}.{body.__name__}(js, {name}, reveal=True)"
             return _ladder(key, result, counts, reveal, call)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,14 +10,16 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
-from ..observe import AckKind, parse_ack_kind, parse_ack_subject
+from ..acks import AckKind, parse_ack_kind, parse_ack_subject
+from ..connect import client_of
+from ..topology import consumers_of, enum_value
+from ..waiting import settle
 from . import (
     CheckResult,
-    connection_of,
     correct,
-    enum_value,
     exercise,
     forget_consumer,
+    no_consumer,
     no_setup_stream,
     push_consumer_hint,
     run_setup,
@@ -41,14 +41,6 @@ READ_FIX = (
     f"`msgs = await sub.fetch({WANT_ACKED})` and `await msg.ack()` for each message"
 )
 SETTLE = 2.0  # at most this many seconds to let fire-and-forget acks reach the consumer
-POLL = 0.02
-
-
-async def _consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
-    try:
-        return {c.name: c for c in await js.consumers_info(STREAM)}
-    except NotFoundError:
-        return {}
 
 
 class _AckTap:
@@ -66,7 +58,7 @@ class _AckTap:
 
     @classmethod
     async def start(cls, js: JetStreamContext) -> _AckTap:
-        nc = connection_of(js)
+        nc = client_of(js)
         sub = await nc.subscribe(f"$JS.ACK.{STREAM}.{BILLING}.>")
         await nc.flush()
         return cls(sub)
@@ -101,27 +93,27 @@ async def _settled(js: JetStreamContext, tap: _AckTap) -> ConsumerInfo:
     reflected in the state (delivered minus Outstanding Acks) and two reads in a row agree;
     at most ``SETTLE`` seconds.
     """
-    deadline = time.monotonic() + SETTLE
-    nc = connection_of(js)
-    await nc.flush()
-    await tap.read()
-    info: ConsumerInfo = await js.consumer_info(STREAM, BILLING)
-    previous = None
-    while time.monotonic() < deadline:
-        delivered, floor, outstanding = _state(info)
-        if floor == delivered:
-            break
-        if (
-            previous == (delivered, floor, outstanding)
-            and delivered - outstanding >= len(tap.acked)
-            and not info.num_redelivered
-        ):
-            break
-        previous = (delivered, floor, outstanding)
-        await asyncio.sleep(POLL)
+    nc = client_of(js)
+    previous: list[tuple[int, int, int]] = []
+
+    async def read() -> ConsumerInfo:
         await nc.flush()
         await tap.read()
-        info = await js.consumer_info(STREAM, BILLING)
+        info: ConsumerInfo = await js.consumer_info(STREAM, BILLING)
+        return info
+
+    def done(info: ConsumerInfo) -> bool:
+        state = _state(info)
+        delivered, floor, outstanding = state
+        steady = (
+            previous == [state]
+            and delivered - outstanding >= len(tap.acked)
+            and not info.num_redelivered
+        )
+        previous[:] = [state]
+        return floor == delivered or steady
+
+    info = await settle(read, done, SETTLE)
     await nc.flush()
     await tap.read()
     return info
@@ -151,7 +143,7 @@ async def billing_consumer(js: JetStreamContext, learner: Callable[..., Any]) ->
     stream), calls the learner, then reads the consumer's real config and state.
     """
     await forget_consumer(js, STREAM, BILLING)
-    before = set(await _consumers(js))
+    before = set(await consumers_of(js, STREAM, missing_ok=True))
     tap = await _AckTap.start(js)
     try:
         return await _judge(js, learner, tap, before)
@@ -172,7 +164,7 @@ async def _judge(
     try:
         await js.consumer_info(STREAM, BILLING)
     except NotFoundError:
-        after = await _consumers(js)
+        after = await consumers_of(js, STREAM, missing_ok=True)
         new = [after[name] for name in sorted(set(after) - before)]
         durables = [c.name for c in new if c.config.durable_name]
         if durables:
@@ -192,12 +184,7 @@ async def _judge(
                 f'`ConsumerConfig(durable_name="{BILLING}", ...)` with `js.add_consumer`, or '
                 f'`js.pull_subscribe("events.>", durable="{BILLING}", stream="{STREAM}")`.',
             )
-        return wrong(
-            f"There is no consumer named {BILLING!r} on {STREAM} after your function ran.",
-            "`js.add_consumer(stream, ConsumerConfig(...))` creates a consumer; like every "
-            "JetStream call it only happens when awaited.",
-            CONSUMER_FIX,
-        )
+        return no_consumer(STREAM, BILLING, CONSUMER_FIX)
     info = await _settled(js, tap)
     config = info.config
     policy = enum_value(config.deliver_policy)

@@ -6,17 +6,18 @@ from collections.abc import Callable
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError
 
 from ..events import KINDS
-from ..observe import subject_matches
+from ..subjects import filters_of, matching
+from ..topology import enum_value
 from . import (
     CheckResult,
     consume,
     correct,
-    enum_value,
     exercise,
     fresh_consumer,
+    learner_consumer,
     push_consumer_hint,
     run_setup,
     starts_at_beginning,
@@ -95,9 +96,7 @@ def _config_hint(config: Any, first_seq: int) -> CheckResult | None:
             "ephemeral one with that name.",
             f'`durable_name="{FRAUD_WATCH}"` instead of name=.',
         )
-    filters = list(config.filter_subjects or [])
-    if config.filter_subject:
-        filters.append(config.filter_subject)
+    filters = filters_of(config)
     if not filters:
         return wrong(
             f"{FRAUD_WATCH!r} has no filter, so it receives every event of the stream, not "
@@ -115,7 +114,7 @@ def _config_hint(config: Any, first_seq: int) -> CheckResult | None:
                 f"Two subjects need a list in filter_subjects: `{SOLUTION}`.",
             )
     for f in filters:
-        if not any(subject_matches(s, f) for s in SHOP_SUBJECTS):
+        if not matching(SHOP_SUBJECTS, [f]):
             close = [s for s in FRAUD_SUBJECTS if s.split(".")[1][:4] in f]
             example = close[0] if close else FRAUD_SUBJECTS[0]
             return wrong(
@@ -125,11 +124,8 @@ def _config_hint(config: Any, first_seq: int) -> CheckResult | None:
                 "kind, as the stream's subject list in the lesson shows.",
                 f"Use the exact subjects, e.g. {example!r}: `{SOLUTION}`.",
             )
-    extra = sorted(
-        s
-        for s in SHOP_SUBJECTS
-        if s not in FRAUD_SUBJECTS and any(subject_matches(s, f) for f in filters)
-    )
+    let_through = matching(SHOP_SUBJECTS, filters)
+    extra = sorted(s for s in let_through if s not in FRAUD_SUBJECTS)
     if extra:
         return wrong(
             f"Your filters {filters} also let through {extra}: fraud-watch would wade through "
@@ -138,7 +134,7 @@ def _config_hint(config: Any, first_seq: int) -> CheckResult | None:
             "the rest); naming the exact subjects lets only those through.",
             f"`{SOLUTION}`",
         )
-    missing = [s for s in FRAUD_SUBJECTS if not any(subject_matches(s, f) for f in filters)]
+    missing = [s for s in FRAUD_SUBJECTS if s not in let_through]
     if missing:
         return wrong(
             f"Your consumer never receives {missing[0]!r}.",
@@ -180,15 +176,7 @@ async def fraud_watch(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     )
     if hint is not None:
         return hint
-    try:
-        info = await js.consumer_info(STREAM, FRAUD_WATCH)
-    except NotFoundError:
-        return wrong(
-            f"There is no consumer named {FRAUD_WATCH!r} on {STREAM} after your function ran.",
-            "`js.add_consumer(stream, ConsumerConfig(...))` creates a consumer; like every "
-            "JetStream call it only happens when awaited.",
-            FIX,
-        )
+    info = await learner_consumer(js, STREAM, FRAUD_WATCH, FIX)
     hint = _config_hint(info.config, first_seq)
     if hint is not None:
         return hint

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,14 +9,16 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
+from ..subjects import filters_of
+from ..topology import consumers_of, enum_value, reset_streams
+from ..waiting import settle
 from . import (
     CheckResult,
     LearnerFailed,
     call_learner,
     correct,
-    enum_value,
     exercise,
-    forget_stream,
+    no_stream,
     refusal,
     wrong,
 )
@@ -37,13 +37,6 @@ async def _stream(js: JetStreamContext) -> StreamInfo | None:
         return await js.stream_info(STREAM)
     except NotFoundError:
         return None
-
-
-async def _consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
-    try:
-        return {c.name: c for c in await js.consumers_info(STREAM)}
-    except NotFoundError:
-        return {}
 
 
 RETENTION_CONCEPT = (
@@ -81,20 +74,18 @@ def _retention_hint(retention: str) -> CheckResult | None:
 def _covers_all(info: ConsumerInfo) -> bool:
     """Whether the consumer's filter takes every subject of ``invoices.>``."""
     config = info.config
-    filters = list(config.filter_subjects or []) or (
-        [config.filter_subject] if config.filter_subject else []
-    )
+    filters = filters_of(config)
     return not filters or any(f in (">", "invoices.>") for f in filters)
 
 
 async def _wait_messages(js: JetStreamContext, want: int) -> int:
     """The stream's message count once it equals ``want`` (or after REMOVAL_WAIT seconds)."""
-    deadline = time.monotonic() + REMOVAL_WAIT
-    while True:
-        messages = (await js.stream_info(STREAM)).state.messages
-        if messages == want or time.monotonic() > deadline:
-            return messages
-        await asyncio.sleep(0.02)
+
+    async def messages() -> int:
+        count: int = (await js.stream_info(STREAM)).state.messages
+        return count
+
+    return await settle(messages, lambda n: n == want, REMOVAL_WAIT)
 
 
 async def _ack_all(js: JetStreamContext, durable: str) -> list[int]:
@@ -122,7 +113,7 @@ async def invoices_kept_for_both(js: JetStreamContext, learner: Callable[..., An
     config, then acks the stored invoice as ``billing`` (it must stay) and as ``audit`` (it
     must go). It leaves the stream in place for the learner to inspect.
     """
-    await forget_stream(js, STREAM)
+    await reset_streams(js, STREAM)
     refused: APIError | None = None
     try:
         await call_learner(learner, js)
@@ -138,13 +129,11 @@ async def invoices_kept_for_both(js: JetStreamContext, learner: Callable[..., An
     if refused is not None:
         return refusal(refused, "a request")
     if info is None:
-        return wrong(
-            f"There is no stream named {STREAM!r} after your function ran.",
-            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
-            "happens when awaited. The name is case-sensitive.",
+        fix = (
             f'`await js.add_stream(name="{STREAM}", subjects=["invoices.>"], '
-            "retention=RetentionPolicy.INTEREST)`",
+            "retention=RetentionPolicy.INTEREST)`"
         )
+        return no_stream(STREAM, fix)
     subjects = list(info.config.subjects or [])
     if subjects != SUBJECTS:
         return wrong(
@@ -152,7 +141,7 @@ async def invoices_kept_for_both(js: JetStreamContext, learner: Callable[..., An
             "'>' matches every subject below a prefix: invoices.created, invoices.paid, ...",
             '`subjects=["invoices.>"]`',
         )
-    consumers = await _consumers(js)
+    consumers = await consumers_of(js, STREAM, missing_ok=True)
     missing = [name for name in CONSUMERS if name not in consumers]
     if missing:
         have = sorted(consumers) or "none"
@@ -188,7 +177,7 @@ async def invoices_kept_for_both(js: JetStreamContext, learner: Callable[..., An
                 "`ack_policy=AckPolicy.EXPLICIT`",
             )
         if not _covers_all(consumers[name]):
-            filters = list(config.filter_subjects or []) or [str(config.filter_subject)]
+            filters = filters_of(config)
             return wrong(
                 f"{name!r} has the filter {filters}, so it has no interest in other invoice "
                 f"subjects (an invoice on {FIRST_SUBJECT!r} would not wait for it).",

@@ -14,10 +14,10 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NoStreamResponseError
 
+from ..connect import client_of
 from . import (
     CheckResult,
     call_learner,
-    connection_of,
     correct,
     exercise,
     fresh_consumer,
@@ -38,7 +38,7 @@ SOLUTION = "`return msgs[-1].metadata.num_pending`"
 METADATA = (
     "Every delivered message's metadata has num_pending: how many messages matching the "
     "consumer were still undelivered right after it was delivered. The newest message carries "
-    "the current figure."
+    "the latest figure the server gave you (as of its delivery)."
 )
 
 
@@ -51,11 +51,11 @@ def _api_kind(subject: str) -> str:
 
 
 def _api_hint(requests: Counter[str]) -> tuple[str, str]:
-    """(symptom, concept) for a function that sent JetStream API requests."""
+    """(symptom, concept) for a function that sent requests on $JS.API.>."""
     listed = ", ".join(f"{n} x $JS.API.{kind}" for kind, n in sorted(requests.items()))
     total = sum(requests.values())
     symptom = (
-        f"Your function sent {total} JetStream API request{'s' if total != 1 else ''} "
+        f"Your function sent {total} request{'s' if total != 1 else ''} on $JS.API.> "
         f"({listed}) while it ran; the exercise reads the lag from the messages alone."
     )
     concept = ""
@@ -97,7 +97,7 @@ def _value_hint(
         return head + " That is the num_pending of the FIRST message in the batch.", (
             "A message's num_pending is the lag at the moment it was delivered. The messages "
             "after it were delivered later, each one lowering the lag by one; the newest "
-            "message has the current figure."
+            "message has the latest figure the server gave you."
         )
     if abs(value - expected) == 1:
         return head + " Off by one.", (
@@ -146,10 +146,10 @@ async def lag_from_metadata(js: JetStreamContext, learner: Callable[..., Any]) -
     The check publishes 20 payment and 20 order events on EVENTS, creates the filtered durable
     ``lag-check`` (``events.payment.>``, starting at the first of them), then fetches batches
     of 5, 5 and 10. After each batch it calls the learner with the fetched messages while a
-    subscription on ``$JS.API.>`` on the same connection counts the JetStream API requests the
+    subscription on ``$JS.API.>`` on the same connection counts the requests on it the
     learner sends, and compares the answer with the consumer's real ``num_pending``.
     """
-    nc = connection_of(js)
+    nc = client_of(js)
     await fresh_consumer(js, STREAM, CONSUMER)
     try:
         acks = []

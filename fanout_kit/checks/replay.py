@@ -7,15 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
+from ..topology import enum_value
 from . import (
     CheckResult,
     consume,
     correct,
-    enum_value,
     exercise,
     fresh_consumer,
+    learner_consumer,
     push_consumer_hint,
     run_setup,
     wrong,
@@ -123,15 +123,7 @@ async def late_report(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     )
     if hint is not None:
         return hint
-    try:
-        info = await js.consumer_info(STREAM, LATE_REPORT)
-    except NotFoundError:
-        return wrong(
-            f"There is no consumer named {LATE_REPORT!r} on {STREAM} after your function ran.",
-            "`js.add_consumer(stream, ConsumerConfig(...))` creates a consumer; like every "
-            "JetStream call it only happens when awaited.",
-            FIX,
-        )
+    info = await learner_consumer(js, STREAM, LATE_REPORT, FIX)
     hint = _config_hint(info.config, since)
     if hint is not None:
         return hint

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,17 +11,18 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
+from ..connect import client_of
 from ..errors import FanoutKitError
-from ..observe import subject_matches
-from ..topology import TopologyError, validate_subject
+from ..subjects import subject_matches
+from ..topology import TopologyError, reset_streams, validate_subject
+from ..waiting import WaitTimeout, wait_for
 from . import (
     CheckResult,
     LearnerFailed,
     call_learner,
-    connection_of,
     correct,
     exercise,
-    forget_stream,
+    no_stream,
     where,
     wrong,
 )
@@ -119,9 +119,9 @@ def _spy_subject(dest: str) -> str:
 
 
 async def _wait(pred: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred() and time.monotonic() < deadline:
-        await asyncio.sleep(0.005)
+    """Until ``pred()`` or ``timeout``: the check then judges what has arrived."""
+    with contextlib.suppress(WaitTimeout):
+        await wait_for(pred, timeout, "the republished messages")
 
 
 def _header(msg: Msg, name: str) -> str:
@@ -179,7 +179,7 @@ async def temp_alerts(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     subscriber on the learner's subject), publishes a known mix of readings and compares what
     arrived, where, and with which payload.
     """
-    await forget_stream(js, STREAM)
+    await reset_streams(js, STREAM)
     try:
         returned = await call_learner(learner, js)
     except LearnerFailed as failure:
@@ -209,13 +209,11 @@ async def temp_alerts(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     except NotFoundError:
         other = await _owner(js)
         made = f" (you created {other!r} on those subjects instead)" if other else ""
-        return wrong(
-            f"There is no stream named {STREAM!r} after your function ran{made}.",
-            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
-            "happens when awaited. The name is case-sensitive.",
+        fix = (
             f"`await js.add_stream(StreamConfig(name={STREAM!r}, subjects=['sensors.>'], "
-            f"republish={SOLUTION}))`",
+            f"republish={SOLUTION}))`"
         )
+        return no_stream(STREAM, fix, also=made)
     hint = _config_hint(info.config)
     if hint is not None:
         return hint
@@ -226,7 +224,7 @@ async def temp_alerts(js: JetStreamContext, learner: Callable[..., Any]) -> Chec
     assert republish is not None  # _config_hint said so
     src, dest = republish.src or ">", republish.dest or ">"
 
-    nc = connection_of(js)
+    nc = client_of(js)
     republished: list[Msg] = []
     received: list[Msg] = []
 

@@ -17,7 +17,9 @@ from typing import Literal
 __all__ = ["CheckResult", "Status", "Verdict", "correct", "not_attempted", "wrong"]
 
 Status = Literal["not attempted", "wrong", "correct"]
-_ICONS: dict[Status, str] = {"not attempted": "⏳", "wrong": "❌", "correct": "✅"}
+# Marks every font has (DejaVu, Liberation, ...): emoji draw as empty boxes where no emoji
+# font is installed, and the word after the mark says the same for a screen reader.
+_ICONS: dict[Status, str] = {"not attempted": "○", "wrong": "✗", "correct": "✓"}
 INDENT = "   "
 
 

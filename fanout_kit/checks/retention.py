@@ -6,9 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError
 
-from . import CheckResult, correct, enum_value, exercise, forget_stream, run_setup, wrong
+from ..topology import enum_value, reset_streams
+from . import (
+    CheckResult,
+    correct,
+    exercise,
+    learner_stream,
+    run_setup,
+    wrong,
+)
 
 __all__ = ["BOUNDED_STREAM", "BOUNDED_SUBJECTS", "bounded_stream"]
 
@@ -39,7 +47,7 @@ async def bounded_stream(js: JetStreamContext, learner: Callable[..., Any]) -> C
     may have published into it) and publishes 101 messages to prove the 101st is refused.
     It leaves the stream in place for the learner to inspect.
     """
-    await forget_stream(js, BOUNDED_STREAM)
+    await reset_streams(js, BOUNDED_STREAM)
     hint = await run_setup(
         learner,
         js,
@@ -49,15 +57,7 @@ async def bounded_stream(js: JetStreamContext, learner: Callable[..., Any]) -> C
     )
     if hint is not None:
         return hint
-    try:
-        info = await js.stream_info(BOUNDED_STREAM)
-    except NotFoundError:
-        return wrong(
-            f"There is no stream named {BOUNDED_STREAM!r} after your function ran.",
-            "`js.add_stream(...)` creates a stream, and like every JetStream call it only "
-            "happens when awaited. The name is case-sensitive.",
-            STREAM_FIX,
-        )
+    info = await learner_stream(js, BOUNDED_STREAM, STREAM_FIX)
     config = info.config
     if list(config.subjects or []) != BOUNDED_SUBJECTS:
         return wrong(

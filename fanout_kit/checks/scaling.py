@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from nats.js.errors import APIError, NotFoundError
 
+from ..topology import consumers_of, enum_value
 from . import (
     READ_THE_MESSAGE,
     CheckResult,
@@ -19,12 +19,12 @@ from . import (
     LearnerTimedOut,
     Verdict,
     call_learner,
-    connection_of,
     correct,
-    enum_value,
     exercise,
     forget_consumer,
+    no_consumer,
     refusal,
+    settled_consumer,
     wrong,
 )
 
@@ -39,21 +39,11 @@ LEARNER_TIMEOUT = 30.0  # seconds each worker may take
 SETTLE = 2.0  # seconds to let fire-and-forget acks reach the consumer's state
 
 
-async def _consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
-    try:
-        return {c.name: c for c in await js.consumers_info(STREAM)}
-    except NotFoundError:
-        return {}
-
-
 async def _settled(js: JetStreamContext) -> ConsumerInfo:
     """Consumer info once fire-and-forget acks have landed (or after SETTLE seconds)."""
-    await connection_of(js).flush()
-    deadline = time.monotonic() + SETTLE
-    info: ConsumerInfo = await js.consumer_info(STREAM, THUMBNAILER)
-    while time.monotonic() < deadline and info.num_ack_pending:
-        await asyncio.sleep(0.02)
-        info = await js.consumer_info(STREAM, THUMBNAILER)
+    info = await settled_consumer(js, STREAM, THUMBNAILER, lambda i: not i.num_ack_pending, SETTLE)
+    if info is None:  # deleted by someone else while the check ran
+        raise Verdict(no_consumer(STREAM, THUMBNAILER, CONSUMER_FIX, after="your workers ran"))
     return info
 
 
@@ -125,8 +115,9 @@ async def _run_workers(js: JetStreamContext, learner: Callable[..., Any]) -> lis
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            failed = task.exception() if task.done() and not task.cancelled() else None
+            if failed is not None:
+                raise failed
         return [t.result() for t in tasks]
     finally:
         for task in tasks:
@@ -141,9 +132,9 @@ async def _run_workers(js: JetStreamContext, learner: Callable[..., Any]) -> lis
 )
 async def shared_thumbnailer(js: JetStreamContext, learner: Callable[..., Any]) -> CheckResult:
     """Exercise: ``learner(js)`` is one thumbnail worker. Two of them run at once; together
-    they must process every message of EVENTS exactly once through the durable ``thumbnailer``
-    (max_ack_pending=20, ack_wait=2 s, explicit acks). Each returns the stream sequences it
-    processed.
+    they must process each message of EVENTS once (nothing crashes in the check) through the
+    durable ``thumbnailer`` (max_ack_pending=20, ack_wait=2 s, explicit acks). Each returns the
+    stream sequences it processed.
 
     The check deletes ``thumbnailer`` first (each attempt starts at the beginning of the
     stream), runs the learner's function from two concurrent tasks, then compares what they
@@ -163,11 +154,11 @@ async def shared_thumbnailer(js: JetStreamContext, learner: Callable[..., Any]) 
             )
         )
     await forget_consumer(js, STREAM, THUMBNAILER)
-    before = set(await _consumers(js))
+    before = set(await consumers_of(js, STREAM, missing_ok=True))
     try:
         return await _judge(js, learner, stream.state.messages, stream.state.last_seq, before)
     finally:
-        for name in set(await _consumers(js)) - before - {THUMBNAILER}:
+        for name in set(await consumers_of(js, STREAM, missing_ok=True)) - before - {THUMBNAILER}:
             await forget_consumer(js, STREAM, name)
 
 
@@ -195,7 +186,7 @@ async def _judge(
             return refusal(failure.exc, "a request", SAME_DURABLE)
         raise
 
-    after = await _consumers(js)
+    after = await consumers_of(js, STREAM, missing_ok=True)
     others = [after[name] for name in sorted(set(after) - before - {THUMBNAILER})]
     kinds = [c.config.durable_name or "(ephemeral)" for c in others]
     ephemeral = "(ephemeral)" in kinds
@@ -220,12 +211,7 @@ async def _judge(
                 "Consumer names are case-sensitive and must match exactly.",
                 f'`durable_name="{THUMBNAILER}"`',
             )
-        return wrong(
-            f"There is no consumer named {THUMBNAILER!r} on {STREAM} after your workers ran.",
-            "`js.add_consumer(stream, ConsumerConfig(...))` creates a consumer; like every "
-            "JetStream call it only happens when awaited.",
-            CONSUMER_FIX,
-        )
+        return no_consumer(STREAM, THUMBNAILER, CONSUMER_FIX, after="your workers ran")
 
     info = await _settled(js)
     config = info.config
