@@ -17,6 +17,7 @@ from . import palette
 from .cells import MAX_LANES, Lane, Truth, drawn_names, window
 from .observe import ConsumerModel, MsgState, StreamModel
 from .report import ConsumerNumbers, ConsumerTable
+from .workers import STATES as WORKER_STATES
 
 __all__ = [
     "CODES",
@@ -74,7 +75,8 @@ def worker_column(stream: str, workers: Iterable[WorkerLike]) -> dict[str, str]:
 
 
 def worker_text(states: Sequence[str]) -> str | None:
-    """The worker column: ``None``, one state, or ``3 workers: 2 running, 1 paused``."""
+    """The worker column: ``None``, one state, or ``3 workers: 2 running, 1 paused`` (the
+    states in the workers module's order, so the same workers always read the same)."""
     if not states:
         return None
     if len(states) == 1:
@@ -82,7 +84,9 @@ def worker_text(states: Sequence[str]) -> str | None:
     counts: dict[str, int] = {}
     for state in states:
         counts[state] = counts.get(state, 0) + 1
-    parts = ", ".join(f"{n} {state}" for state, n in counts.items())
+    rank = {s: i for i, s in enumerate(WORKER_STATES)}
+    order = sorted(counts, key=lambda s: (rank.get(s, len(rank)), s))
+    parts = ", ".join(f"{counts[state]} {state}" for state in order)
     return f"{len(states)} workers: {parts}"
 
 

@@ -106,7 +106,14 @@ def make_frame(lo: int, hi: int, step: int = 0, *, problems: bool = True) -> dic
             "last": hi,
             "stored": hi - lo + 1,
             "api_calls": 12 + step,
-            "cluster": None,
+            # A clustered stream: electing a leader while the connection is in trouble.
+            "cluster": {
+                "leader": None if problems else "n1",
+                "replicas": [
+                    {"name": "n2", "current": False, "lag": 7, "offline": False},
+                    {"name": "n3", "current": True, "lag": 0, "offline": False},
+                ],
+            },
         },
         "lo": lo,
         "hi": hi,

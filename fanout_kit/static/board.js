@@ -386,12 +386,25 @@ export class BoardView {
     if (status.board && status.board !== "live")
       parts.push(h("span", { class: "fk-badge", text: `board ${status.board}` }));
     if (status.mode === "overload") parts.push(h("span", { class: "fk-badge", text: "overload" }));
-    if (head.cluster) {
-      const c = head.cluster;
-      const replicas = (c.replicas || [])
-        .map((r) => `${r.name} (${r.current ? "current" : "behind"}, lag ${fmt(r.lag)})`)
-        .join(", ");
-      parts.push(h("span", { text: `leader ${c.leader || "none"}; replicas ${replicas || "none"}` }));
+    // A clustered stream: its leader (or "no leader") and each other replica's state.
+    const c = head.cluster;
+    if (c) this.root.dataset.leader = c.leader || "";
+    else delete this.root.dataset.leader;
+    if (c) {
+      parts.push(
+        c.leader
+          ? h("span", { class: "fk-cluster", text: `leader ${c.leader}` })
+          : h("span", { class: "fk-badge fk-conn-bad", text: "no leader: publishes fail" }),
+      );
+      const replicas = (c.replicas || []).map((r) =>
+        r.offline
+          ? `${r.name} offline`
+          : r.current
+            ? `${r.name} current`
+            : `${r.name} behind (lag ${fmt(r.lag || 0)})`,
+      );
+      if (replicas.length)
+        parts.push(h("span", { class: "fk-cluster", text: `replicas: ${replicas.join(", ")}` }));
     }
     const line = [];
     parts.forEach((p, i) => {
