@@ -14,7 +14,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
-from fanout_kit import pause, reconcile
+from fanout_kit import pause, reconcile, view
 from fanout_kit.acks import parse_time_ns
 from fanout_kit.board import Board
 from fanout_kit.observe import StreamModel
@@ -171,6 +171,14 @@ def test_an_older_consumer_info_never_undoes_a_newer_pause() -> None:
     assert pause.utc_text(c.paused_until or 0) == "2026-11-30T14:05:31.582Z"
     reconcile.apply_consumer_info(m, info("2026-11-30T14:00:01.5Z", paused=False))
     assert c.paused_until is not None, "an answer older than the advisory"
+    frame = view.build_frame(m, view.Status(), capacity=10)
+    assert frame["lanes"][0]["paused_until"] == "2026-11-30T14:05:31.582Z"
     reconcile.apply_consumer_info(m, info("2026-11-30T14:05:32Z", paused=False))
     assert c.paused_until is None, "after the deadline the server says not paused"
     assert not pause.from_advisory(m, b"not json") and not pause.from_advisory(m, b"{}")
+    # A deleted consumer's lane (kept a while, greyed) is not drawn paused.
+    again = advisory.replace(b"14:00:02", b"14:06:00").replace(b"14:05:31", b"14:10:00")
+    assert pause.from_advisory(m, again) and c.paused_until is not None
+    m.on_consumer_deleted("c")
+    frame = view.build_frame(m, view.Status(), capacity=10, previous=frame)
+    assert frame["lanes"][0]["note"] == "deleted" and frame["lanes"][0]["paused_until"] is None
