@@ -5,8 +5,9 @@ The feed (:mod:`fanout_kit.feed`) makes the requests; these functions fold the a
 
 * stream info (with ``deleted_details``): first/last sequence, messages stored, the deleted
   sequences inside the stream, the cluster's leader and replicas (or that it has none);
-* consumer info: configuration (filters, ack and deliver policy, start, ``created``) and
-  numbers, taken exactly when the stream is quiet, else only forward (never ahead);
+* consumer info: configuration (filters, ack and deliver policy, start, ``created``, a pause
+  on the server: :mod:`fanout_kit.pause`) and numbers, taken exactly when the stream is
+  quiet, else only forward (never ahead);
 * overview (overload mode): consumer info with the per-message detail it cannot support
   dropped.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from . import pause
 from .acks import parse_time_ns
 from .observe import ConsumerModel, StreamModel
 
@@ -155,6 +157,7 @@ def _apply_config(m: StreamModel, info: Mapping[str, Any]) -> ConsumerModel:
     c.max_deliver = int(config.get("max_deliver", -1) or -1)
     c.deliver_subject = config.get("deliver_subject") or None
     c.durable = bool(config.get("durable_name"))
+    pause.from_info(c, info)
     delivered = info.get("delivered") or {}
     # Nothing delivered yet tells the start of a time- or "new"-based consumer exactly. A
     # deliver-all or start-sequence one has its start in its config, and a durable moved back

@@ -17,7 +17,8 @@ Frame schema (``v`` 1; the board's view builds it, ``board.js`` draws it)::
      "lanes": [{"name": "analytics", "filters": ["events.order.>"], "note": None,
                 "cells": "AAAI...", "marks": [[13, 2]], "start": 1, "floor": 12,
                 "cursor": 15, "focus": None, "numbers": {"Last Delivered": 15, ...},
-                "lag": [0, 3, 7], "worker": "running"}],
+                "lag": [0, 3, 7], "worker": "running",
+                "paused_until": None}],   # or "2026-11-30T14:05:31.582Z": paused on the server
      "lag_max": 40, "hidden_lanes": 0, "summary": "...", "legend": [...]}
 
 The legend (:func:`fanout_kit.palette.legend`) travels once, in its own trait; a frame that

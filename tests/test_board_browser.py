@@ -671,3 +671,115 @@ def test_a_real_board_draws_filters_naks_and_a_crashed_worker_as_the_server_has_
         assert page.evaluate(READ_CELLS) == truth
     finally:
         page.close()
+
+
+# A consumer paused on the server: the lane says so in words (local time), the DOM carries it.
+READ_PAUSE = """(name) => {
+    const root = window.jupyterapp ? window.jupyterapp.shell.currentWidget.node : document;
+    const lane = root.querySelector(`.fk-board .fk-lane[data-lane="${name}"]:not(.fk-focus)`);
+    const badge = lane && lane.querySelector('.fk-name .fk-paused-badge');
+    const row = [...root.querySelectorAll('.fk-board .fk-numbers tbody th[scope=row]')]
+        .find(th => th.firstChild && th.firstChild.textContent === name);
+    const until = lane && lane.dataset.pausedUntil;
+    return {paused: lane ? lane.dataset.paused : null, until: until || null,
+            badge: badge ? badge.textContent : null, title: badge ? badge.title : null,
+            label: lane ? lane.getAttribute('aria-label') : null,
+            row: row ? row.textContent : null,
+            // The learner's local time of day, as the browser's clock and time zone give it.
+            offset: until ? new Date(until).getTimezoneOffset() : null,
+            pausedLanes: [...root.querySelectorAll('.fk-board .fk-lane[data-paused="true"]')]
+                .map(l => l.dataset.lane)};
+}"""
+
+
+def _local_time_of_day(utc_text: str, offset_minutes: int) -> str:
+    """What the badge shows for ``utc_text`` in a browser ``offset_minutes`` behind UTC."""
+    import datetime as dt
+
+    when = dt.datetime.fromisoformat(utc_text.replace("Z", "+00:00"))
+    return (when - dt.timedelta(minutes=offset_minutes)).strftime("%H:%M:%S")
+
+
+def _says_paused(got: dict[str, Any], name: str, until: str) -> None:
+    local = _local_time_of_day(until, got["offset"])
+    assert got["paused"] == "true" and got["until"] == until, got
+    assert re.fullmatch(rf"paused until (\d{{1,2}} \w{{3}} )?{local}", got["badge"]), got
+    assert got["label"].startswith(f"consumer {name}") and "paused until " in got["label"], got
+    assert got["label"].endswith(local), got
+    assert got["title"].startswith(f"{name} paused on the server until "), got
+    assert f"{until[:19].replace('T', ' ')} UTC" in got["title"], got
+    assert got["row"] == f"{name} (paused)", got
+
+
+def test_a_consumer_paused_on_the_server_says_so_in_words(board: Session) -> None:
+    from .board_frames import PAUSED_UNTIL
+
+    got = board.page.evaluate(READ_PAUSE, "late-report")
+    _says_paused(got, "late-report", PAUSED_UNTIL)
+    assert got["pausedLanes"] == ["late-report"]
+    other = board.page.evaluate(READ_PAUSE, "analytics")
+    assert other["paused"] == "false" and other["badge"] is None and other["row"] == "analytics"
+    legend = board.page.locator(".fk-board .fk-legend").inner_text()
+    assert "consumer paused on the server (js.pause_consumer)" in legend
+
+
+PAUSE_CELLS = (
+    """import datetime as dt
+import fanout_kit
+from fanout_kit import Board
+
+nc = await fanout_kit.connect()
+js = nc.jetstream()
+await fanout_kit.reset_streams(js, "PAUSED")
+await fanout_kit.ensure_stream(js, "PAUSED", ["paused.>"])
+await fanout_kit.ensure_consumer(js, "PAUSED", "fulfilment")
+await fanout_kit.ensure_consumer(js, "PAUSED", "shipping")
+paused_board = await Board.watch(nc, "PAUSED", reconcile_interval=None)
+await paused_board.publish(12)
+await paused_board.settle()
+paused_board""",
+)
+
+
+def test_a_real_board_shows_a_pause_and_a_resume_within_a_frame(board: Session) -> None:
+    """``js.pause_consumer`` under a watching board: the lane's badge and ``data-paused``
+    appear (from the server's advisory: the board reconciles only at settle here), and go
+    with ``js.resume_consumer``."""
+    _write_notebook(board.tmp / "notebooks" / "pause-board.ipynb", *PAUSE_CELLS)
+    page = board.browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        _open_in_front(page, board.lab, "pause-board.ipynb")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.node"
+            ".querySelector('.fk-board .fk-lane[data-lane=\"fulfilment\"][data-paused]')",
+            timeout=120_000,
+        )
+        assert page.evaluate(READ_PAUSE, "fulfilment")["paused"] == "false"
+        until = page.evaluate(
+            RUN_IN_KERNEL,
+            "r = await js.pause_consumer('PAUSED', 'fulfilment',"
+            " (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).isoformat())\n"
+            "from fanout_kit import pause\n"
+            "from fanout_kit.acks import parse_time_ns\n"
+            "print(pause.utc_text(parse_time_ns(r.pause_until)), end='')",
+        )
+        page.wait_for_function(
+            f"(until) => ({READ_PAUSE})('fulfilment').until === until", arg=until, timeout=30_000
+        )
+        got = page.evaluate(READ_PAUSE, "fulfilment")
+        _says_paused(got, "fulfilment", until)
+        assert got["pausedLanes"] == ["fulfilment"]
+        ARTIFACTS.mkdir(exist_ok=True)
+        front = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
+        page.locator(f"[id='{front}'] .jp-OutputArea-output").filter(
+            has=page.locator(".fk-board")
+        ).screenshot(path=str(ARTIFACTS / "board-paused.png"))
+        page.evaluate(RUN_IN_KERNEL, "await js.resume_consumer('PAUSED', 'fulfilment')")
+        page.wait_for_function(f"() => ({READ_PAUSE})('fulfilment').paused === 'false'")
+        gone = page.evaluate(READ_PAUSE, "fulfilment")
+        assert gone["badge"] is None and gone["until"] is None and gone["pausedLanes"] == []
+        assert gone["row"] == "fulfilment" and gone["label"] == "consumer fulfilment"
+        page.evaluate(RUN_IN_KERNEL, "await paused_board.close()\nawait js.delete_stream('PAUSED')")
+    finally:
+        page.close()

@@ -46,6 +46,29 @@ function seconds(t) {
   return typeof t === "number" ? `${t.toFixed(1)} s` : "";
 }
 
+// A consumer paused on the server: the frame says until when (UTC, RFC 3339); the board shows
+// it in the learner's local time, 24-hour, with the date when it is not today.
+function localTime(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const time = d.toLocaleTimeString("en-GB", {
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
+  if (d.toDateString() === new Date().toDateString()) return time;
+  return `${d.toLocaleDateString("en-GB", { day: "numeric", month: "short" })} ${time}`;
+}
+
+function pausedWords(name, iso) {
+  const utc = `${String(iso).slice(0, 19).replace("T", " ")} UTC`;
+  return (
+    `${name} paused on the server until ${localTime(iso)} (your local time; ${utc}): ` +
+    "it delivers nothing to any worker until then, or until it is resumed"
+  );
+}
+
 const SVG = "http://www.w3.org/2000/svg";
 
 export class BoardView {
@@ -220,6 +243,16 @@ export class BoardView {
         { class: "fk-legend-item", role: "listitem" },
         h("b", { class: "fk-legend-count", text: "2", "aria-hidden": "true" }),
         h("span", { text: "delivered 2 times (kept after the ack)" }),
+      ),
+      h(
+        "span",
+        { class: "fk-legend-item", role: "listitem" },
+        h("span", { class: "fk-paused-badge", "aria-hidden": "true", text: "paused until 14:05:31" }),
+        h("span", {
+          text:
+            "consumer paused on the server (js.pause_consumer): " +
+            "it delivers nothing until then (your local time)",
+        }),
       ),
     );
     // Cells drawn before the legend arrived get their classes now.
@@ -474,11 +507,27 @@ export class BoardView {
       const note = laneData.note;
       lane.row.classList.toggle("fk-deleted", note === "deleted");
       lane.row.classList.toggle("fk-recreated", note === "recreated");
-      lane.row.setAttribute("aria-label", `consumer ${laneData.name}${note ? ` (${note})` : ""}`);
+      const until = laneData.paused_until || null;
+      lane.row.classList.toggle("fk-paused", Boolean(until));
+      lane.row.dataset.paused = until ? "true" : "false";
+      if (until) lane.row.dataset.pausedUntil = until;
+      else delete lane.row.dataset.pausedUntil;
+      lane.row.setAttribute(
+        "aria-label",
+        `consumer ${laneData.name}${note ? ` (${note})` : ""}` +
+          (until ? `, paused until ${localTime(until)}` : ""),
+      );
       lane.name.replaceChildren(
         ...[
           h("span", { class: "fk-name-text", text: laneData.name }),
           note ? h("span", { class: "fk-note", text: ` ${note}` }) : null,
+          until
+            ? h("span", {
+                class: "fk-paused-badge",
+                title: pausedWords(laneData.name, until),
+                text: `paused until ${localTime(until)}`,
+              })
+            : null,
         ].filter(Boolean),
       );
       lane.cells.setAttribute(
@@ -656,7 +705,8 @@ export class BoardView {
     const width = cols.length + 4 - (narrow ? 1 : 0);
     const rows = lanes.flatMap((lane) => {
       const numbers = lane.numbers || {};
-      const note = lane.note ? h("span", { class: "fk-note", text: ` (${lane.note})` }) : null;
+      const notes = [lane.note, lane.paused_until ? "paused" : null].filter(Boolean).join(", ");
+      const note = notes ? h("span", { class: "fk-note", text: ` (${notes})` }) : null;
       const list = lane.filters && lane.filters.length ? lane.filters : ["all subjects"];
       // One box per filter: lines break between filters, inside one only if it is too long.
       const filters = () =>
