@@ -48,6 +48,7 @@ import traitlets
 
 from . import palette
 from .errors import KitTypeError, KitValueError
+from .report import COLUMNS
 
 __all__ = [
     "BoardController",
@@ -153,6 +154,8 @@ class BoardWidget(anywidget.AnyWidget):
     """The frame on screen (the newest one drawn)."""
     legend: traitlets.List[dict[str, str]] = traitlets.List().tag(sync=True)
     """The legend, from :func:`fanout_kit.palette.legend` unless a frame brought one."""
+    columns: traitlets.List[str] = traitlets.List(list(COLUMNS)).tag(sync=True)
+    """The numbers table's columns, the CLI's names (:data:`fanout_kit.report.COLUMNS`)."""
     capacity = traitlets.Int(0).tag(sync=True)
     """Message cells that fit in one lane after the name column (set by the browser)."""
     history_limit = traitlets.Int(600).tag(sync=True)
@@ -209,7 +212,8 @@ def player_html(
     stream = str(frames[-1].get("stream", "board"))
     name = title or f"fanout-kit board: {stream}"
     data = json.dumps(
-        {"frames": list(frames), "legend": list(legend)}, separators=(",", ":")
+        {"frames": list(frames), "legend": list(legend), "columns": list(COLUMNS)},
+        separators=(",", ":"),
     ).replace("<", "\\u003c")
     esm = _static("board.js")
     if "</script" in esm.lower():

@@ -11,14 +11,6 @@ const MIN_PITCH = 3; // a frame wider than the lane (before the first capacity r
 const SUMMARY_EVERY_MS = 2000; // the live region speaks at most this often
 const NARROW_PX = 820; // below this board width the filters get rows of their own
 const LONG_FILTERS_CHARS = 48; // ... and so do filter lists longer than this
-const NUMBER_COLUMNS = [
-  "Last Delivered",
-  "Ack Floor",
-  "Outstanding Acks",
-  "Redelivered",
-  "Unprocessed",
-  "Waiting Pulls",
-];
 
 function h(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -81,6 +73,7 @@ export class BoardView {
     this.history = [];
     this.viewing = null; // null: follow the newest frame; else an index into history
     this.legend = [];
+    this.columns = [];
     this.byCode = new Map();
     this.lanes = new Map(); // lane key -> {row, cells: [], ...}
     this.capacity = 0;
@@ -674,7 +667,7 @@ export class BoardView {
 
   drawTable(frame) {
     const lanes = frame.lanes || [];
-    const cols = [...NUMBER_COLUMNS];
+    const cols = [...this.columns]; // the CLI's names, from Python (report.COLUMNS)
     for (const lane of lanes) {
       for (const k of Object.keys(lane.numbers || {})) if (!cols.includes(k)) cols.push(k);
     }
@@ -812,6 +805,7 @@ function render({ model, el }) {
     },
   });
   view.setLegend(model.get("legend"));
+  view.columns = model.get("columns") || [];
   view.receive(model.get("frame"));
   const onFrame = () => view.receive(model.get("frame"));
   const onLegend = () => view.setLegend(model.get("legend"));
@@ -828,6 +822,7 @@ function render({ model, el }) {
 export function mountPlayer(el, data) {
   const view = new BoardView(el, { mode: "replay", historyLimit: data.frames.length || 1 });
   view.setLegend(data.legend);
+  view.columns = data.columns || [];
   view.loadHistory(data.frames);
   view.scrub(data.frames.length - 1);
   return view;
