@@ -3,12 +3,15 @@
 // Python sends a compact "frame" (schema in fanout_kit/widget.py) at most 10 times a second.
 // This file only draws what the frame says: it computes no state. It sizes the board to its
 // output area and reports back how many message cells fit per lane ("capacity"), slides the
-// cursor marks (CSS transitions), keeps a bounded history of the frames it received for the
-// time-travel slider, and speaks a rate-limited summary in a polite live region.
+// cursor marks (animations started when a frame is drawn), keeps a bounded history of the
+// frames it received for the time-travel slider, and speaks a rate-limited summary in a polite
+// live region.
 
 const PITCH = 9; // px per message cell at full size: an 8 px cell and a 1 px gap
 const MIN_PITCH = 3; // a frame wider than the lane (before the first capacity report) shrinks
 const SUMMARY_EVERY_MS = 2000; // the live region speaks at most this often
+const SLIDE_MS = 350; // a cursor mark slides to its new place in this long
+const REDUCED_MOTION = window.matchMedia("(prefers-reduced-motion: reduce)");
 const NARROW_PX = 820; // below this board width the filters get rows of their own
 const LONG_FILTERS_CHARS = 48; // ... and so do filter lists longer than this
 
@@ -651,7 +654,7 @@ export class BoardView {
       const off = x < 0 ? "left" : x > right ? "right" : "";
       el.dataset.off = off;
       el.dataset.seq = String(seqAfter);
-      el.style.setProperty("--fk-x", `${Math.max(0, Math.min(right, x)) - 0.5}px`);
+      this.slide(el, Math.max(0, Math.min(right, x)) - 0.5);
       el.hidden = false;
     };
     if (!data) {
@@ -663,6 +666,33 @@ export class BoardView {
     if (typeof data.floor === "number") put("floor", data.floor, `${name}: Ack Floor ${fmt(data.floor)}`);
     if (typeof data.start === "number")
       put("start", data.start - 1, `${name}: starts at ${fmt(data.start)}`);
+  }
+
+  // Put a mark at x and slide it there from where it is drawn now. The slide starts when the
+  // frame is drawn, never later: a CSS transition would start whenever the browser next styles
+  // the mark, and a board scrolled out of view (JupyterLab skips styling off-screen cells) would
+  // slide in from frames long gone, its marks off their cells while the learner looks.
+  slide(el, x) {
+    const to = `translateX(${x}px)`;
+    const from = el.fkX;
+    el.fkX = x;
+    el.style.transform = to;
+    const running = el.fkSlide;
+    let start = from;
+    if (running && running.playState === "running") {
+      const p = running.effect.getComputedTiming().progress || 0;
+      start = running.fkFrom + (running.fkTo - running.fkFrom) * p;
+      running.cancel();
+    }
+    el.fkSlide = null;
+    if (start === undefined || start === x || REDUCED_MOTION.matches) return;
+    const anim = el.animate([{ transform: `translateX(${start}px)` }, { transform: to }], {
+      duration: SLIDE_MS,
+      easing: "ease-out",
+    });
+    anim.fkFrom = start;
+    anim.fkTo = x;
+    el.fkSlide = anim;
   }
 
   drawTable(frame) {
