@@ -37,13 +37,15 @@ SETUP = (
 from fanout_kit.widget import BoardWidget
 
 w = BoardWidget()
-state = {"hi": 1200, "step": 0, "problems": True}
+state = {"hi": 1200, "step": 0, "problems": True, "board": "live"}
 
 
 def send(*_):
     cap = max(10, w.capacity or 60)
-    w.draw(make_frame(state["hi"] - cap + 1, state["hi"], state["step"],
-                      problems=state["problems"]))
+    frame = make_frame(state["hi"] - cap + 1, state["hi"], state["step"],
+                       problems=state["problems"])
+    frame["status"]["board"] = state["board"]
+    w.draw(frame)
 
 
 reports = []  # every capacity the browser reported, in order (said when a test fails)
@@ -425,13 +427,14 @@ def test_cursor_marks_stay_on_their_cells_when_the_window_moves_out_of_view(
     before = json.loads(board.kernel("import json; print(json.dumps(state))"))
     hide = """(hidden) => { const area = document.querySelector('.fk-board')
         .closest('.jp-OutputArea'); area.style.contentVisibility = hidden ? 'hidden' : ''; }"""
+    at_hi = "(hi) => document.querySelector('.fk-board').dataset.hi == hi"
     settled = """() => [...document.querySelectorAll('.fk-mark')]
         .every(m => !m.fkSlide || m.fkSlide.playState === 'finished')"""
     try:
         # On screen: the window moves (lo > 1, more messages) and the cursors with it: slides.
         board.kernel("state['hi'] += 37; state['step'] = 5; send()")
         hi = before["hi"] + 37
-        board.page.wait_for_function(f"() => document.querySelector('.fk-board').dataset.hi == {hi}")
+        board.page.wait_for_function(at_hi, arg=hi)
         assert any(n for _, n in board.page.evaluate(MARK_GAPS).values()), "the marks slide"
         board.page.evaluate(SLIDES_DONE)
         gaps = board.page.evaluate(MARK_GAPS)
@@ -440,7 +443,7 @@ def test_cursor_marks_stay_on_their_cells_when_the_window_moves_out_of_view(
         board.page.evaluate(hide, True)
         board.kernel("state['hi'] += 61; state['step'] = 9; send()")
         hi += 61
-        board.page.wait_for_function(f"() => document.querySelector('.fk-board').dataset.hi == {hi}")
+        board.page.wait_for_function(at_hi, arg=hi)
         board.page.wait_for_function(settled)
         lo = int(board.page.evaluate("() => document.querySelector('.fk-board').dataset.lo"))
         assert lo > 1
@@ -499,6 +502,53 @@ def test_time_travel_scrubs_back_with_that_moments_numbers(board: Session) -> No
     board.page.keyboard.press("Enter")
     assert ack_floor_shown() == floors[2]
     assert "live" in board.page.locator(".fk-time-label").inner_text()
+
+
+HEAD_AND_TABLE = """() => { const b = document.querySelector('.fk-board');
+    const conn = b.querySelector('.fk-head .fk-badge');
+    const note = b.querySelector('.fk-stale-note');
+    return {head: b.querySelector('.fk-head').innerText, conn: conn.textContent,
+            connClass: conn.className, time: b.querySelector('.fk-time-label').textContent,
+            stale: b.querySelector('.fk-table-box').classList.contains('fk-stale'),
+            note: note && !note.hidden ? note.textContent : null}; }"""
+
+
+def test_an_empty_stream_does_not_say_first_1_last_0(board: Session) -> None:
+    try:
+        board.kernel("w.draw(make_frame(1, 0, 0, problems=False))")
+        board.page.wait_for_function("() => document.querySelector('.fk-board').dataset.hi === '0'")
+        head = board.page.evaluate(HEAD_AND_TABLE)["head"]
+        assert "no messages yet" in head and "first" not in head and "last" not in head, head
+    finally:
+        board.kernel("send()")
+        board.page.wait_for_function("() => document.querySelector('.fk-board').dataset.hi !== '0'")
+
+
+def test_a_closed_board_with_a_connected_client_does_not_look_live(board: Session) -> None:
+    """Lesson 02: a closed board showed ``connected``, ``live · t = ...`` and numbers nothing
+    followed any more. Closed, it says ``not following``, ``closed · t = ...``, and the
+    numbers are dimmed under "as of closing", readable in light and dark."""
+    closed = "() => document.querySelector('.fk-board').dataset.board === 'closed'"
+    try:
+        board.kernel("state['board'], state['problems'] = 'closed', False; send()")
+        board.page.wait_for_function(closed)
+        got = board.page.evaluate(HEAD_AND_TABLE)
+        assert got["conn"] == "not following" and "fk-conn-off" in got["connClass"], got
+        assert "connected" not in got["head"] and "board closed" in got["head"], got
+        assert got["time"].startswith("closed · t = "), got
+        assert got["stale"] and got["note"] and "as of closing" in got["note"], got
+        for theme, word in (("JupyterLab Dark", "dark"), ("JupyterLab Light", "light")):
+            _themed(board, theme)
+            board.page.wait_for_function(closed)
+            report = board.page.evaluate(CONTRAST)
+            assert report["worst"] == [], (theme, report)
+            board.shot(f"board-closed-{word}.png")
+    finally:
+        _themed(board, "JupyterLab Light")
+        board.kernel("state['board'], state['problems'] = 'live', True; send()")
+        board.page.wait_for_function(
+            "() => document.querySelector('.fk-board').dataset.board !== 'closed'"
+        )
 
 
 def _themed(board: Session, theme: str) -> None:
@@ -785,6 +835,9 @@ def test_a_consumer_paused_on_the_server_says_so_in_words(board: Session) -> Non
     assert other["paused"] == "false" and other["badge"] is None and other["row"] == "analytics"
     legend = board.page.locator(".fk-board .fk-legend").inner_text()
     assert "consumer paused on the server (js.pause_consumer)" in legend
+    # The legend's sample is a placeholder: a made-up time would read like a real pause.
+    sample = board.page.locator(".fk-board .fk-legend .fk-paused-badge").inner_text()
+    assert sample == "paused until HH:MM:SS", sample
 
 
 PAUSE_CELLS = (

@@ -97,7 +97,8 @@ export class BoardView {
     this.lanesBox = h("div", { class: "fk-lanes" });
     this.hidden = h("div", { class: "fk-hidden" });
     this.table = h("table", { class: "fk-numbers" });
-    this.tableBox = h("div", { class: "fk-table-box" }, this.table);
+    this.staleNote = h("div", { class: "fk-stale-note", hidden: true });
+    this.tableBox = h("div", { class: "fk-table-box" }, this.staleNote, this.table);
     this.legendBox = h("div", { class: "fk-legend", role: "list", "aria-label": "Legend" });
     this.live = h("div", { class: "fk-sr-only", "aria-live": "polite", role: "status" });
     this.slider = h("input", {
@@ -243,7 +244,8 @@ export class BoardView {
       h(
         "span",
         { class: "fk-legend-item", role: "listitem" },
-        h("span", { class: "fk-paused-badge", "aria-hidden": "true", text: "paused until 14:05:31" }),
+        // A placeholder, not a time: a made-up one would read like a real pause.
+        h("span", { class: "fk-paused-badge", "aria-hidden": "true", text: "paused until HH:MM:SS" }),
         h("span", {
           text:
             "consumer paused on the server (js.pause_consumer): " +
@@ -317,7 +319,9 @@ export class BoardView {
     const at = this.viewing === null ? n - 1 : this.viewing;
     const when = `t = ${seconds(frame.t)}`;
     if (this.mode === "replay") return `${when} · frame ${at + 1} of ${n}`;
-    return this.viewing === null ? `live · ${when}` : `${when} · frame ${at + 1} of ${n} (past)`;
+    if (this.viewing !== null) return `${when} · frame ${at + 1} of ${n} (past)`;
+    // The newest frame of a closed board is its last word, not a live one.
+    return (frame.status || {}).board === "closed" ? `closed · ${when}` : `live · ${when}`;
   }
 
   scrub(index) {
@@ -391,25 +395,31 @@ export class BoardView {
   drawHead(frame) {
     const head = frame.head || {};
     const status = frame.status || {};
+    const empty = !(frame.hi >= frame.lo);
     const parts = [
       h("strong", { text: frame.stream }),
       h("span", {
-        text:
-          frame.hi >= frame.lo
-            ? `messages ${fmt(frame.lo)}–${fmt(frame.hi)} drawn`
+        text: !empty
+          ? `messages ${fmt(frame.lo)}–${fmt(frame.hi)} drawn`
+          : head.last > 0
+            ? `no messages stored (the last was ${fmt(head.last)})`
             : "no messages yet",
       }),
-      h("span", { text: `first ${fmt(head.first)} · last ${fmt(head.last)}` }),
     ];
+    // An empty stream's "first 1 · last 0" would only puzzle: said once it stores some.
+    if (!empty) parts.push(h("span", { text: `first ${fmt(head.first)} · last ${fmt(head.last)}` }));
     if (head.stored !== null && head.stored !== undefined)
       parts.push(h("span", { text: `${fmt(head.stored)} stored` }));
     if (head.api_calls !== undefined)
       parts.push(h("span", { text: `board API calls: ${fmt(head.api_calls)}` }));
     const conn = status.connection || "connected";
+    // A closed board follows nothing, whatever its client does: "connected" would read live.
+    const off = status.board === "closed" && conn === "connected";
     parts.push(
       h("span", {
-        class: `fk-badge fk-conn-${conn === "connected" ? "ok" : "bad"}`,
-        text: conn,
+        class: `fk-badge fk-conn-${off ? "off" : conn === "connected" ? "ok" : "bad"}`,
+        title: off ? "the client is still connected; this board stopped following" : null,
+        text: off ? "not following" : conn,
       }),
     );
     if (status.board && status.board !== "live")
@@ -759,6 +769,14 @@ export class BoardView {
     });
     this.tbody.replaceChildren(...rows);
     this.tableBox.hidden = !lanes.length;
+    // A closed board's numbers are its last reading: dimmed and said so (nothing updates
+    // Waiting Pulls, Unprocessed, ... any more).
+    const closed = (frame.status || {}).board === "closed";
+    this.tableBox.classList.toggle("fk-stale", closed);
+    this.staleNote.hidden = !closed;
+    this.staleNote.textContent = closed
+      ? `Numbers as of closing (t = ${seconds(frame.t)}): nothing updates them any more.`
+      : "";
   }
 
   sparkline(values, top, name) {
