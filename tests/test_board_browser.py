@@ -354,6 +354,52 @@ def test_numbers_are_a_real_table_a_screen_reader_can_read(board: Session) -> No
     )
 
 
+# Row names and worker counts that break inside (over more than one line), and whether the
+# table must scroll sideways.
+BROKEN_WORDS = r"""() => { const t = document.querySelector('.fk-numbers');
+    const lines = node => { const r = document.createRange(); r.selectNodeContents(node);
+        return new Set([...r.getClientRects()].filter(x => x.width > 0)
+            .map(x => Math.round(x.top))).size; };
+    const broken = [];
+    for (const th of t.querySelectorAll('tbody th[scope=row]')) {
+        const name = th.firstChild;
+        if (name.textContent.length <= 24 && lines(name) > 1) broken.push(name.textContent);
+    }
+    // A worker count breaks only after its comma or colon ("3 workers:" / "2 running,").
+    for (const td of t.querySelectorAll('td.fk-worker')) {
+        const words = [];
+        const walk = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+        for (let n = walk.nextNode(); n; n = walk.nextNode())
+            for (const m of n.textContent.matchAll(/\S+/g)) {
+                const r = document.createRange();
+                r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+                words.push([m[0], Math.round(r.getBoundingClientRect().top)]);
+            }
+        words.forEach(([w, top], i) => {
+            if (i + 1 < words.length && words[i + 1][1] > top && !/[,:]$/.test(w))
+                broken.push(td.textContent); });
+    }
+    const box = t.closest('.fk-table-box');
+    return {broken, scrolls: box.scrollWidth > box.clientWidth + 1,
+            workers: [...t.querySelectorAll('td.fk-worker')].map(td => td.textContent)}; }"""
+
+
+def test_short_names_and_worker_counts_stay_on_one_line(board: Session) -> None:
+    """Lesson 07 at 1400 px: "order-/processor" and "3 workers: 3 running" broke over two
+    lines. Where the board has room (1400 px, 1024 px without the file browser) names up to 24
+    characters and each worker count ("2 running,") stay whole; the table never scrolls."""
+    for width, file_browser in ((1400, True), (1024, False), (1024, True)):
+        board.window_size(width, file_browser=file_browser)
+        got = board.page.evaluate(BROKEN_WORDS)
+        assert "3 workers: 2 running, 1 paused" in got["workers"], got
+        assert not got["scrolls"], (width, file_browser, got)
+        board.shot(f"board-table-{width}-{'files' if file_browser else 'wide'}.png")
+        if (width, file_browser) == (1024, True):
+            continue  # no room to spare: a hyphenated name may wrap, the table fits
+        assert got["broken"] == [], (width, file_browser, got)
+    board.window_size(1400, file_browser=True)
+
+
 def test_banners_and_status_wrap_and_say_what_is_wrong(board: Session) -> None:
     board.window_size(1024, file_browser=True)
     text = board.page.locator(".fk-board .fk-banners").inner_text()

@@ -14,6 +14,14 @@ const SLIDE_MS = 350; // a cursor mark slides to its new place in this long
 const REDUCED_MOTION = window.matchMedia("(prefers-reduced-motion: reduce)");
 const NARROW_PX = 820; // below this board width the filters get rows of their own
 const LONG_FILTERS_CHARS = 48; // ... and so do filter lists longer than this
+const NOWRAP_CHARS = 24; // a consumer name up to this long stays on one line in the table
+
+// The worker column: lines break only between counts ("3 workers:" / "2 running," / ...).
+function workerWords(text) {
+  const parts = String(text || "—").match(/[^,:]+[,:]?/g) || [];
+  return parts.flatMap((p, i) => [i ? " " : null, h("span", { class: "fk-nowrap", text: p.trim() })])
+    .filter((x) => x !== null);
+}
 
 function h(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -750,13 +758,13 @@ export class BoardView {
       const row = h(
         "tr",
         { class: lane.note === "deleted" ? "fk-deleted" : null },
-        h("th", { scope: "row" }, lane.name, note),
+        h("th", { scope: "row", class: lane.name.length <= NOWRAP_CHARS ? "fk-nowrap" : null }, lane.name, note),
         narrow ? null : h("td", { class: "fk-filters" }, ...filters()),
         ...cols.map((c) =>
           h("td", { class: "fk-num", text: numbers[c] === undefined ? "" : fmt(numbers[c]) }),
         ),
         h("td", { class: "fk-lag" }, this.sparkline(lane.lag || [], lagMax, lane.name)),
-        h("td", { class: "fk-worker", text: lane.worker || "—" }),
+        h("td", { class: "fk-worker" }, ...workerWords(lane.worker)),
       );
       if (!narrow) return [row];
       row.classList.add("fk-has-filter-row");
