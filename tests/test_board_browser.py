@@ -450,13 +450,16 @@ MARK_GAPS = """() => { const out = {};
     for (const lane of document.querySelectorAll('.fk-lane:not(.fk-focus)'))
         for (const m of lane.querySelectorAll('.fk-mark:not([hidden])')) {
             if (m.dataset.off) continue;
+            // The boundary after seq s: the right edge of its cell (or the left of the next).
             const cell = stream.querySelector(`[data-seq="${m.dataset.seq}"]`);
+            const next = stream.querySelector(`[data-seq="${+m.dataset.seq + 1}"]`);
+            const at = cell ? cell.getBoundingClientRect().right + 0.5
+                : next ? next.getBoundingClientRect().left - 0.5 : null;
             const r = m.getBoundingClientRect();
             const centre = m.classList.contains('fk-mark-start')
                 ? r.left + 1 : (r.left + r.right) / 2;
             out[`${lane.dataset.lane}/${m.className}`] = [
-                cell ? Math.round((cell.getBoundingClientRect().right + 0.5 - centre) * 10) / 10
-                     : null,
+                at === null ? null : Math.round((at - centre) * 10) / 10,
                 m.getAnimations().length];
         }
     return out; }"""
@@ -557,6 +560,30 @@ HEAD_AND_TABLE = """() => { const b = document.querySelector('.fk-board');
             connClass: conn.className, time: b.querySelector('.fk-time-label').textContent,
             stale: b.querySelector('.fk-table-box').classList.contains('fk-stale'),
             note: note && !note.hidden ? note.textContent : null}; }"""
+
+
+def test_a_short_stream_gets_larger_cells_with_marks_still_on_them(board: Session) -> None:
+    """Lessons with 6-12 messages drew them as a ~100 px sliver of 8 px cells: a short window
+    gets cells up to 19 px wide; a full one keeps 8 px."""
+    widths = """() => [...document.querySelectorAll('.fk-stream-lane .fk-cells > [data-seq]')]
+        .map(c => c.getBoundingClientRect().width)"""
+    assert set(board.page.evaluate(widths)) == {8}
+    try:
+        board.kernel(
+            "f = make_frame(1, 8, 0, problems=False); f['lanes'][2]['focus'] = None\nw.draw(f)"
+        )
+        board.page.wait_for_function("() => document.querySelector('.fk-board').dataset.hi === '8'")
+        got = board.page.evaluate(widths)
+        assert len(got) == 8 and set(got) == {19}, got
+        board.page.evaluate(SLIDES_DONE)
+        gaps = board.page.evaluate(MARK_GAPS)
+        assert gaps and all(g is not None and abs(g) <= 1.5 for g, _ in gaps.values()), gaps
+        assert board.page.evaluate(NEWEST_VISIBLE)["bad"] == []
+        board.shot("board-short.png")
+    finally:
+        board.kernel("send()")
+        board.page.wait_for_function("() => document.querySelector('.fk-board').dataset.hi !== '8'")
+    assert set(board.page.evaluate(widths)) == {8}
 
 
 def test_an_empty_stream_does_not_say_first_1_last_0(board: Session) -> None:

@@ -9,6 +9,7 @@
 
 const PITCH = 9; // px per message cell at full size: an 8 px cell and a 1 px gap
 const MIN_PITCH = 3; // a frame wider than the lane (before the first capacity report) shrinks
+const MAX_PITCH = 20; // a short window (a stream of a few messages) grows, up to 19 px cells
 const SUMMARY_EVERY_MS = 2000; // the live region speaks at most this often
 const SLIDE_MS = 350; // a cursor mark slides to its new place in this long
 const REDUCED_MOTION = window.matchMedia("(prefers-reduced-motion: reduce)");
@@ -195,9 +196,12 @@ export class BoardView {
   }
 
   layoutPitch(frame) {
-    const n = Math.max(1, frame.hi - frame.lo + 1);
+    // A full window has PITCH (capacity is counted in it); a shorter one gets larger cells,
+    // up to MAX_PITCH, so six messages are not a 54 px sliver. Focus rows fit too.
+    const focus = (frame.lanes || []).map((l) => (l.focus && l.focus.cells ? l.focus.cells.length : 0));
+    const n = Math.max(1, frame.hi - frame.lo + 1, ...focus);
     const width = this.trackWidth() || n * PITCH;
-    const pitch = Math.max(MIN_PITCH, Math.min(PITCH, Math.floor((width + 1) / n)));
+    const pitch = Math.max(MIN_PITCH, Math.min(MAX_PITCH, Math.floor((width + 1) / n)));
     if (pitch !== this.pitch) {
       this.pitch = pitch;
       this.root.style.setProperty("--fk-pitch", `${pitch}px`);
