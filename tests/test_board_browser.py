@@ -42,8 +42,8 @@ state = {"hi": 1200, "step": 0, "problems": True, "board": "live"}
 
 def send(*_):
     cap = max(10, w.capacity or 60)
-    frame = make_frame(state["hi"] - cap + 1, state["hi"], state["step"],
-                       problems=state["problems"])
+    lo = state.get("lo") or state["hi"] - cap + 1  # "lo": a short stream, whatever fits
+    frame = make_frame(lo, state["hi"], state["step"], problems=state["problems"])
     frame["status"]["board"] = state["board"]
     w.draw(frame)
 
@@ -584,6 +584,27 @@ def test_a_short_stream_gets_larger_cells_with_marks_still_on_them(board: Sessio
         board.kernel("send()")
         board.page.wait_for_function("() => document.querySelector('.fk-board').dataset.hi !== '8'")
     assert set(board.page.evaluate(widths)) == {8}
+
+
+def test_cursor_marks_move_with_the_cells_when_the_board_is_resized(board: Session) -> None:
+    """Lesson 02 at 1400 px after 1024 px: 45 messages, larger cells at 1400; the marks slid
+    in from their 1024 px places after the cells had jumped. Cells and marks move together."""
+    pitch = "() => document.querySelector('.fk-board').style.getPropertyValue('--fk-pitch')"
+    try:
+        board.kernel("state['lo'], state['hi'] = 1, 45; send()")
+        board.page.wait_for_function(
+            "() => document.querySelector('.fk-board').dataset.hi === '45'"
+        )
+        board.page.evaluate(SLIDES_DONE)
+        wide = board.page.evaluate(pitch)
+        board.page.set_viewport_size({"width": 1024, "height": 1000})
+        board.page.wait_for_function(f"() => ({pitch})() !== {wide!r}")
+        gaps = board.page.evaluate(MARK_GAPS)
+        assert gaps and all(g is not None and abs(g) <= 1.5 for g, _ in gaps.values()), gaps
+        assert not any(n for _, n in gaps.values()), gaps
+    finally:
+        board.kernel("state['lo'], state['hi'] = None, 1200; send()")
+        board.window_size(1400, file_browser=True)
 
 
 def test_an_empty_stream_does_not_say_first_1_last_0(board: Session) -> None:

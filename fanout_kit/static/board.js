@@ -205,7 +205,7 @@ export class BoardView {
     if (pitch !== this.pitch) {
       this.pitch = pitch;
       this.root.style.setProperty("--fk-pitch", `${pitch}px`);
-      this.placeMarks(frame);
+      this.placeMarks();
     }
   }
 
@@ -659,11 +659,13 @@ export class BoardView {
     this.positionMarks(lane);
   }
 
+  // The cells changed size (a resize, or one noticed only when the board scrolls back into
+  // view): the marks move with them at once; sliding is for cursors that moved.
   placeMarks() {
-    for (const lane of this.lanes.values()) this.positionMarks(lane);
+    for (const lane of this.lanes.values()) this.positionMarks(lane, false);
   }
 
-  positionMarks(lane) {
+  positionMarks(lane, animate = true) {
     const md = lane.markData;
     if (!md) return;
     const { data, lo, hi } = md;
@@ -676,7 +678,7 @@ export class BoardView {
       const off = x < 0 ? "left" : x > right ? "right" : "";
       el.dataset.off = off;
       el.dataset.seq = String(seqAfter);
-      this.slide(el, Math.max(0, Math.min(right, x)) - 0.5);
+      this.slide(el, Math.max(0, Math.min(right, x)) - 0.5, animate);
       el.hidden = false;
     };
     if (!data) {
@@ -694,7 +696,7 @@ export class BoardView {
   // frame is drawn, never later: a CSS transition would start whenever the browser next styles
   // the mark, and a board scrolled out of view (JupyterLab skips styling off-screen cells) would
   // slide in from frames long gone, its marks off their cells while the learner looks.
-  slide(el, x) {
+  slide(el, x, animate = true) {
     const to = `translateX(${x}px)`;
     const from = el.fkX;
     el.fkX = x;
@@ -707,7 +709,7 @@ export class BoardView {
       running.cancel();
     }
     el.fkSlide = null;
-    if (start === undefined || start === x || REDUCED_MOTION.matches) return;
+    if (!animate || start === undefined || start === x || REDUCED_MOTION.matches) return;
     const anim = el.animate([{ transform: `translateX(${start}px)` }, { transform: to }], {
       duration: SLIDE_MS,
       easing: "ease-out",
