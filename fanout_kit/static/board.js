@@ -20,7 +20,8 @@ const NOWRAP_CHARS = 24; // a consumer name up to this long stays on one line in
 // The worker column: lines break only between counts ("3 workers:" / "2 running," / ...).
 function workerWords(text) {
   const parts = String(text || "—").match(/[^,:]+[,:]?/g) || [];
-  return parts.flatMap((p, i) => [i ? " " : null, h("span", { class: "fk-nowrap", text: p.trim() })])
+  return parts
+    .flatMap((p, i) => [i ? " " : null, h("span", { class: "fk-nowrap", text: p.trim() })])
     .filter((x) => x !== null);
 }
 
@@ -198,7 +199,9 @@ export class BoardView {
   layoutPitch(frame) {
     // A full window has PITCH (capacity is counted in it); a shorter one gets larger cells,
     // up to MAX_PITCH, so six messages are not a 54 px sliver. Focus rows fit too.
-    const focus = (frame.lanes || []).map((l) => (l.focus && l.focus.cells ? l.focus.cells.length : 0));
+    const focus = (frame.lanes || []).map((l) =>
+      l.focus && l.focus.cells ? l.focus.cells.length : 0,
+    );
     const n = Math.max(1, frame.hi - frame.lo + 1, ...focus);
     const width = this.trackWidth() || n * PITCH;
     const pitch = Math.max(MIN_PITCH, Math.min(MAX_PITCH, Math.floor((width + 1) / n)));
@@ -257,7 +260,11 @@ export class BoardView {
         "span",
         { class: "fk-legend-item", role: "listitem" },
         // A placeholder, not a time: a made-up one would read like a real pause.
-        h("span", { class: "fk-paused-badge", "aria-hidden": "true", text: "paused until HH:MM:SS" }),
+        h("span", {
+          class: "fk-paused-badge",
+          "aria-hidden": "true",
+          text: "paused until HH:MM:SS",
+        }),
         h("span", {
           text:
             "consumer paused on the server (js.pause_consumer): " +
@@ -419,7 +426,8 @@ export class BoardView {
       }),
     ];
     // An empty stream's "first 1 · last 0" would only puzzle: said once it stores some.
-    if (!empty) parts.push(h("span", { text: `first ${fmt(head.first)} · last ${fmt(head.last)}` }));
+    if (!empty)
+      parts.push(h("span", { text: `first ${fmt(head.first)} · last ${fmt(head.last)}` }));
     if (head.stored !== null && head.stored !== undefined)
       parts.push(h("span", { text: `${fmt(head.stored)} stored` }));
     if (head.api_calls !== undefined)
@@ -764,7 +772,12 @@ export class BoardView {
       const row = h(
         "tr",
         { class: lane.note === "deleted" ? "fk-deleted" : null },
-        h("th", { scope: "row", class: lane.name.length <= NOWRAP_CHARS ? "fk-nowrap" : null }, lane.name, note),
+        h(
+          "th",
+          { scope: "row", class: lane.name.length <= NOWRAP_CHARS ? "fk-nowrap" : null },
+          lane.name,
+          note,
+        ),
         narrow ? null : h("td", { class: "fk-filters" }, ...filters()),
         ...cols.map((c) =>
           h("td", { class: "fk-num", text: numbers[c] === undefined ? "" : fmt(numbers[c]) }),
