@@ -607,6 +607,28 @@ def test_cursor_marks_move_with_the_cells_when_the_board_is_resized(board: Sessi
         board.window_size(1400, file_browser=True)
 
 
+def test_a_mark_whose_message_did_not_change_stays_on_it_when_the_window_moves(
+    board: Session,
+) -> None:
+    """Lesson 07 again, after the CSS transition was gone: frames drawn while the board was
+    out of view (a window of another width) made the marks slide, once back, from where that
+    window had them. A mark slides only from one message to another, in the cells drawn now:
+    a window that moves under a cursor that did not move leaves the mark on its cell."""
+    at_lo = "(lo) => document.querySelector('.fk-board').dataset.lo == lo"
+    try:
+        board.kernel("state['lo'], state['hi'] = 1, 45; send()")
+        board.page.wait_for_function(at_lo, arg=1)
+        board.page.evaluate(SLIDES_DONE)
+        board.kernel("state['lo'] = 11; send()")  # the same cursors, 10 fewer cells
+        board.page.wait_for_function(at_lo, arg=11)
+        gaps = {k: v for k, v in board.page.evaluate(MARK_GAPS).items() if "late-report" not in k}
+        assert gaps and all(g is not None and abs(g) <= 1.5 for g, _ in gaps.values()), gaps
+        assert not any(n for _, n in gaps.values()), gaps
+    finally:
+        board.kernel("state['lo'], state['hi'] = None, 1200; send()")
+        board.page.wait_for_function(at_lo, arg=1200 - int(board.kernel("print(w.capacity)")) + 1)
+
+
 def test_an_empty_stream_does_not_say_first_1_last_0(board: Session) -> None:
     try:
         board.kernel("w.draw(make_frame(1, 0, 0, problems=False))")

@@ -680,13 +680,15 @@ export class BoardView {
     const pitch = this.pitch;
     const n = Math.max(0, hi - lo + 1);
     const right = n * pitch;
+    // Where the boundary after seq s is drawn now (clamped to the lane).
+    const xOf = (s) => Math.max(0, Math.min(right, (s - lo + 1) * pitch)) - 0.5;
     const put = (kind, seqAfter, label) => {
       const el = this.markEl(lane, kind, label);
       const x = (seqAfter - lo + 1) * pitch;
       const off = x < 0 ? "left" : x > right ? "right" : "";
       el.dataset.off = off;
       el.dataset.seq = String(seqAfter);
-      this.slide(el, Math.max(0, Math.min(right, x)) - 0.5, animate);
+      this.slide(el, seqAfter, xOf, animate);
       el.hidden = false;
     };
     if (!data) {
@@ -700,30 +702,34 @@ export class BoardView {
       put("start", data.start - 1, `${name}: starts at ${fmt(data.start)}`);
   }
 
-  // Put a mark at x and slide it there from where it is drawn now. The slide starts when the
-  // frame is drawn, never later: a CSS transition would start whenever the browser next styles
-  // the mark, and a board scrolled out of view (JupyterLab skips styling off-screen cells) would
-  // slide in from frames long gone, its marks off their cells while the learner looks.
-  slide(el, x, animate = true) {
-    const to = `translateX(${x}px)`;
-    const from = el.fkX;
-    el.fkX = x;
-    el.style.transform = to;
+  // Put a mark on the boundary after seq and slide it there from the sequence it was on.
+  // The slide runs in sequences, drawn in the current layout (xOf): it goes from the old
+  // cursor's cell to the new one's even when the window or the cell size changed meanwhile,
+  // so a mark is never off the cells the learner sees. It starts when the frame is drawn: a
+  // CSS transition would start whenever the browser next styles the mark, and a board
+  // scrolled out of view (JupyterLab skips styling off-screen cells) would slide in from
+  // frames long gone.
+  slide(el, seq, xOf, animate = true) {
+    const x = xOf(seq);
     const running = el.fkSlide;
-    let start = from;
+    let from = el.fkSeq;
     if (running && running.playState === "running") {
       const p = running.effect.getComputedTiming().progress || 0;
-      start = running.fkFrom + (running.fkTo - running.fkFrom) * p;
+      from = running.fkFrom + (running.fkTo - running.fkFrom) * p;
       running.cancel();
     }
+    el.fkSeq = seq;
     el.fkSlide = null;
-    if (!animate || start === undefined || start === x || REDUCED_MOTION.matches) return;
-    const anim = el.animate([{ transform: `translateX(${start}px)` }, { transform: to }], {
-      duration: SLIDE_MS,
-      easing: "ease-out",
-    });
-    anim.fkFrom = start;
-    anim.fkTo = x;
+    el.style.transform = `translateX(${x}px)`;
+    if (!animate || from === undefined || REDUCED_MOTION.matches) return;
+    const start = xOf(from);
+    if (Math.abs(start - x) < 0.5) return;
+    const anim = el.animate(
+      [{ transform: `translateX(${start}px)` }, { transform: `translateX(${x}px)` }],
+      { duration: SLIDE_MS, easing: "ease-out" },
+    );
+    anim.fkFrom = from;
+    anim.fkTo = seq;
     el.fkSlide = anim;
   }
 
