@@ -31,6 +31,9 @@ from .topology import validate_name
 from .widget import BoardControls, BoardWidget, board_box
 from .workers import Worker, live_workers
 
+NOT_STARTED = "not started"
+"""The worker column of a board worker made with ``start=False`` and not started since."""
+
 __all__ = ["DETAIL_LIMIT", "Board", "BoardError"]
 
 Publisher = Callable[[int], Awaitable[Any]]
@@ -190,9 +193,16 @@ class Board:
         return view.Status(feed.connection_now(), state, feed.overload.mode, banners)
 
     def _worker_states(self) -> dict[str, str]:
-        """The worker column: the board's workers and every other live one on this stream
-        (:func:`~fanout_kit.workers.live_workers`: a pool's, a lesson's own)."""
-        return view.worker_column(self.stream, [*self.workers.values(), *live_workers(self.stream)])
+        """The worker column: who works on each consumer now, or needs a look (running,
+        paused, waiting, crashed): every live worker on this stream
+        (:func:`~fanout_kit.workers.live_workers`: the board's, a pool's, a lesson's own). A
+        stopped worker leaves it, the board's as a pool's; a board worker never started reads
+        ``not started`` (Start / resume starts it)."""
+        column = view.worker_column(self.stream, live_workers(self.stream))
+        for name, worker in self.workers.items():
+            if not worker.started:
+                column.setdefault(name, NOT_STARTED)
+        return column
 
     def draw(self, *, force: bool = False) -> bool:
         """Send a frame if anything changed (or ``force``); True if one was sent."""

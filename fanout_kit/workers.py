@@ -152,6 +152,9 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._closing: set[asyncio.Task[None]] = set()
+        self.started = False
+        """Whether :meth:`start` ever succeeded (a worker made and not started yet is not
+        ``stopped`` to a reader: the board's worker column says ``not started``)."""
 
     @property
     def paused(self) -> bool:
@@ -198,6 +201,7 @@ class Worker:
         task = asyncio.create_task(self._loop(), name=f"fanout-kit-worker-{self.consumer}")
         task.add_done_callback(self._on_done)
         self._task = task
+        self.started = True
         _LIVE[self] = started
         return self
 

@@ -138,7 +138,8 @@ async def test_close_leaves_no_tasks_or_subscriptions_and_says_closed(
     assert board.closed
     frame = board.widget.frame
     assert frame["status"]["board"] == "closed", "the last frame says closed"
-    assert frame["lanes"][1]["worker"] == "stopped"
+    # Stopped, the board's worker leaves the column as a stopped pool's does: nobody works.
+    assert frame["lanes"][1]["worker"] is None
 
 
 async def test_a_closed_board_redraws_once_at_the_capacity_the_browser_reports(
@@ -350,6 +351,41 @@ async def test_worker_column_counts_every_worker_on_a_durable(
         await pool.stop()
         await board.close()
     assert live_workers(stream) == [], "close() stopped the board's own worker"
+
+
+async def test_worker_column_says_not_started_and_forgets_stopped_workers_alike(
+    server: NatsServer, nc: Client, stream: str
+) -> None:
+    """A board worker made with ``start=False`` reads ``not started`` (not ``stopped``); once
+    stopped, the board's own worker and a pool's both leave the column (``—``)."""
+    from fanout_kit.workers import WorkerPool
+
+    board = await Board.watch(nc, stream, reconcile_interval=None)
+    pool = WorkerPool(server.url, stream, "audit", count=2)
+
+    def column() -> dict[str, str | None]:
+        return {x["name"]: x["worker"] for x in board.widget.frame["lanes"]}
+
+    try:
+        worker = await board.attach_worker("analytics", start=False)
+        assert column()["analytics"] == "not started"
+        await board.attach_worker("analytics")
+        await pool.start()
+        await async_wait_until(
+            lambda: (
+                column()["analytics"] == "running" and column()["audit"] == "2 workers: 2 running"
+            ),
+            what="both running",
+        )
+        await worker.stop()
+        await pool.stop()
+        await async_wait_until(
+            lambda: column()["analytics"] is None and column()["audit"] is None,
+            what="both stopped workers gone from the column",
+        )
+    finally:
+        await pool.stop()
+        await board.close()
 
 
 async def test_publish_sends_demo_events_on_the_streams_subjects(nc: Client, js: Any) -> None:
