@@ -10,7 +10,8 @@ import datetime as dt
 import enum
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+
+from .subjects import subject_matches
 
 __all__ = [
     "AckKind",
@@ -104,21 +105,6 @@ def parse_puback(payload: bytes, stream: str) -> int | None:
         return None
     seq = doc.get("seq")
     return seq if isinstance(seq, int) else None
-
-
-@lru_cache(maxsize=8192)
-def subject_matches(subject: str, pattern: str) -> bool:
-    """NATS subject matching: ``*`` matches one token, ``>`` one or more at the end."""
-    if pattern == subject or pattern == ">":
-        return True
-    st = subject.split(".")
-    pt = pattern.split(".")
-    for i, p in enumerate(pt):
-        if p == ">":
-            return len(st) > i
-        if i >= len(st) or (p != "*" and p != st[i]):
-            return False
-    return len(st) == len(pt)
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

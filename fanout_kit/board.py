@@ -14,7 +14,7 @@ controls under it. The controls call this board, never NATS.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,17 @@ from nats.aio.client import Client
 
 from . import view
 from .boardargs import BoardError, check_client, check_options, check_stream, feed_options
+from .cells import known_capacity
 from .demo import publish_demo
 from .feed import DETAIL_LIMIT, Feed
 from .observe import StreamModel
 from .report import ConsumerTable
 from .topology import validate_name
 from .widget import BoardControls, BoardWidget, board_box
-from .workers import Worker
+from .workers import Worker, live_workers
+
+NOT_STARTED = "not started"
+"""The worker column of a board worker made with ``start=False`` and not started since."""
 
 __all__ = ["DETAIL_LIMIT", "Board", "BoardError"]
 
@@ -58,6 +62,8 @@ class Board:
         self._drawn: tuple[Any, ...] = ()
         self._last: dict[str, Any] | None = None
         self.widget = BoardWidget()
+        # The browser's report of how many cells fit redraws at once, a closed board too.
+        self.widget.observe(lambda _change: self.draw(), names="capacity")
         self.controls = BoardControls(self) if options["controls"] else None
         self._box = board_box(self.widget, self.controls)
 
@@ -144,9 +150,11 @@ class Board:
 
     @property
     def capacity(self) -> int:
-        """Message cells per lane: what the browser reported fits, else ``window``."""
+        """Message cells per lane: what the browser reported fits, else ``window``; a closed
+        board's only as far back as what it recorded can tell (it asks the server nothing)."""
         lo, hi = CAPACITY
-        return max(lo, min(hi, self.widget.capacity or self.window))
+        fits = max(lo, min(hi, self.widget.capacity or self.window))
+        return known_capacity(self.model, fits, self.max_lanes) if self.closed else fits
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         """Per consumer: ``delivered``, ``ack_floor`` (stream sequences), ``num_pending``,
@@ -185,28 +193,33 @@ class Board:
         return view.Status(feed.connection_now(), state, feed.overload.mode, banners)
 
     def _worker_states(self) -> dict[str, str]:
-        """The worker column: the board's workers and every other the workers module lists
-        (``live_workers()``, when it has one: pool workers, a lesson's own)."""
-        from . import workers as module
-
-        live: Callable[[], Iterable[Worker]] = getattr(module, "live_workers", lambda: ())
-        return view.worker_column(self.stream, [*self.workers.values(), *live()])
+        """The worker column: who works on each consumer now, or needs a look (running,
+        paused, waiting, crashed): every live worker on this stream
+        (:func:`~fanout_kit.workers.live_workers`: the board's, a pool's, a lesson's own). A
+        stopped worker leaves it, the board's as a pool's; a board worker never started reads
+        ``not started`` (Start / resume starts it)."""
+        column = view.worker_column(self.stream, live_workers(self.stream))
+        for name, worker in self.workers.items():
+            if not worker.started:
+                column.setdefault(name, NOT_STARTED)
+        return column
 
     def draw(self, *, force: bool = False) -> bool:
         """Send a frame if anything changed (or ``force``); True if one was sent."""
         if self.controls is not None:
             self.controls.sync_consumers(self.consumers)
-        if self.widget.capacity and self.capacity != self.feed.capacity:
-            self.feed.resize(self.capacity)
+        capacity = self.capacity
+        if self.widget.capacity and capacity != self.feed.capacity:
+            self.feed.resize(capacity)  # a closed feed asks the server nothing
         status, workers = self.status(), self._worker_states()
-        key = (self.model.version, status, tuple(workers.items()), self.capacity, self.api_calls)
+        key = (self.model.version, status, tuple(workers.items()), capacity, self.api_calls)
         if not force and key == self._drawn:
             return False
         self._drawn = key
         frame = view.build_frame(
             self.model,
             status,
-            capacity=self.capacity,
+            capacity=capacity,
             t=time.monotonic() - self._born,
             api_calls=self.api_calls,
             workers=workers,
@@ -234,11 +247,12 @@ class Board:
         validate_name(consumer, "consumer")
         worker = self.workers.get(consumer)
         if worker is None:
-            url = self.nc.connected_url
-            if url is None:
+            if self.nc.connected_url is None:
                 raise BoardError("the board's client is not connected: no server to start on")
+            # Every server the client knows (a cluster's nodes): the worker fails over too.
+            urls = dict.fromkeys(f"{u.scheme}://{u.hostname}:{u.port}" for u in self.nc.servers)
             worker = Worker(
-                f"{url.scheme}://{url.hostname}:{url.port}",
+                ",".join(urls),
                 self.stream,
                 consumer,
                 batch=batch,

@@ -1,8 +1,9 @@
 """What :meth:`Board.watch <fanout_kit.board.Board.watch>` accepts, checked before anything
 starts: the client, the stream name (and that the stream exists), and every option.
 
-Each refusal is a :class:`BoardError` (a ``ValueError``) or :class:`BoardTypeError` (a
-``TypeError``) that names the parameter, what was given and what fits.
+Each refusal is a :class:`BoardError` (a :class:`~fanout_kit.errors.KitValueError`, so also a
+``ValueError``) or :class:`BoardTypeError` (a :class:`~fanout_kit.errors.KitTypeError`, so also
+a ``TypeError``) that names the parameter, what was given and what fits.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from .errors import FanoutKitError
+from .errors import KitTypeError, KitValueError
 from .jsapi import STREAM_NOT_FOUND, Api, ApiError, unreachable
 from .topology import TopologyError, validate_name
 
@@ -27,12 +28,14 @@ __all__ = [
 ]
 
 
-class BoardError(FanoutKitError, ValueError):
-    """The board was given something it cannot use (the message says what fits)."""
+class BoardError(KitValueError):
+    """The board was given something it cannot use (the message says what fits; ``param``
+    names the parameter when there is one)."""
 
 
-class BoardTypeError(FanoutKitError, TypeError):
-    """The board was given a value of the wrong type (the message says what fits)."""
+class BoardTypeError(KitTypeError):
+    """The board was given a value of the wrong type (the message says what fits; ``param``
+    names the parameter when there is one)."""
 
 
 DEFAULTS: dict[str, Any] = {  # Board.watch's options:
@@ -64,12 +67,14 @@ def check_client(nc: object) -> None:
     if isinstance(nc, JetStreamContext):
         raise BoardTypeError(
             "nc is a JetStream context: pass the client `nc`, not `nc.jetstream()`. "
-            "Fix: `await Board.watch(nc, 'EVENTS')`."
+            "Fix: `await Board.watch(nc, 'EVENTS')`.",
+            param="nc",
         )
     if not isinstance(nc, Client):
         raise BoardTypeError(
             f"nc must be a connected nats-py client (from `await fanout_kit.connect()`), "
-            f"got {type(nc).__name__}."
+            f"got {type(nc).__name__}.",
+            param="nc",
         )
     if nc.is_closed or not nc.is_connected:
         raise unreachable(nc)
@@ -80,9 +85,11 @@ def _number(name: str, value: object, lo: float, hi: float, *, none: bool = Fals
         return
     fits = f"a number from {lo:g} to {hi:g}" + (" or None" if none else "")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BoardTypeError(f"{name} must be {fits}, got {type(value).__name__} {value!r}.")
+        raise BoardTypeError(
+            f"{name} must be {fits}, got {type(value).__name__} {value!r}.", param=name
+        )
     if math.isnan(value) or not lo <= value <= hi:
-        raise BoardError(f"{name} must be {fits}, got {value!r}.")
+        raise BoardError(f"{name} must be {fits}, got {value!r}.", param=name)
 
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -91,13 +98,14 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise BoardTypeError(
             f"Board.watch got unknown option(s) {', '.join(unknown)}; "
-            f"it takes {', '.join(DEFAULTS)}."
+            f"it takes {', '.join(DEFAULTS)}.",
+            param=unknown[0],
         )
     opts = {**DEFAULTS, **options}
     for name in ("window", "max_lanes"):
         value = opts[name]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise BoardTypeError(f"{name} must be a whole number, got {value!r}.")
+            raise BoardTypeError(f"{name} must be a whole number, got {value!r}.", param=name)
     _number("window", opts["window"], 10, 400)
     _number("max_lanes", opts["max_lanes"], 1, 1000)
     _number("reconcile_interval", opts["reconcile_interval"], 0.1, 3600, none=True)
@@ -107,17 +115,21 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     _number("overview_rate", opts["overview_rate"], 0.1, 10)
     if opts["publish"] is not None and not callable(opts["publish"]):
         raise BoardTypeError(
-            f"publish must be an async function publish(n) or None, got {opts['publish']!r}."
+            f"publish must be an async function publish(n) or None, got {opts['publish']!r}.",
+            param="publish",
         )
     subject = opts["subject"]
     if subject is not None and (
         not isinstance(subject, str) or not subject or any(c in subject for c in "*> \t")
     ):
         raise BoardError(
-            f"subject must be a literal subject such as 'events.demo' or None, got {subject!r}."
+            f"subject must be a literal subject such as 'events.demo' or None, got {subject!r}.",
+            param="subject",
         )
     if not isinstance(opts["controls"], bool):
-        raise BoardTypeError(f"controls must be True or False, got {opts['controls']!r}.")
+        raise BoardTypeError(
+            f"controls must be True or False, got {opts['controls']!r}.", param="controls"
+        )
     return opts
 
 
@@ -141,7 +153,7 @@ async def check_stream(nc: Client, stream: object) -> int:
     try:
         validate_name(stream, "stream")
     except TopologyError as exc:
-        raise BoardError(str(exc)) from None
+        raise BoardError(str(exc), param="stream") from None
     api = Api(nc, str(stream))
     try:
         await api.stream_info(deleted_details=False)
@@ -153,6 +165,7 @@ async def check_stream(nc: Client, stream: object) -> int:
         raise BoardError(
             f"stream {stream!r} does not exist on the server (streams there: {have}). "
             "Fix: create it first (e.g. `await fanout_kit.ensure_stream(js, ...)`), or check "
-            "the spelling."
+            "the spelling.",
+            param="stream",
         ) from None
     return api.calls

@@ -27,7 +27,15 @@ from dataclasses import dataclass, field
 
 from .observe import ConsumerModel, MsgState, StreamModel
 
-__all__ = ["FOCUS_CELLS", "MAX_LANES", "Lane", "Truth", "drawn_names", "window"]
+__all__ = [
+    "FOCUS_CELLS",
+    "MAX_LANES",
+    "Lane",
+    "Truth",
+    "drawn_names",
+    "known_capacity",
+    "window",
+]
 
 MAX_LANES = 30
 """Consumer lanes drawn by default; the rest are counted (and the first few named)."""
@@ -50,6 +58,19 @@ def drawn_names(m: StreamModel, max_lanes: int = MAX_LANES) -> tuple[list[str], 
     """(drawn, hidden) consumer names: live and deleted lanes by name, ``max_lanes`` drawn."""
     names = sorted({*m.consumers, *m.gone})
     return names[:max_lanes], names[max_lanes:]
+
+
+def known_capacity(m: StreamModel, capacity: int, max_lanes: int = MAX_LANES) -> int:
+    """The widest window, up to ``capacity`` cells, whose every cell the model can tell
+    without asking the server (a closed board widens only as far as what it recorded):
+    every subject and stored time the rules need is known above its oldest sequence."""
+    lo, hi = window(m, capacity)
+    names = drawn_names(m, max_lanes)[0]
+    wanted = Truth(m, lo, hi).needs(m.consumers[n] for n in names if n in m.consumers)
+    unknown = [s for s in wanted if lo <= s <= hi]
+    if not unknown:
+        return capacity
+    return max(hi - max(unknown), min(capacity, 10))
 
 
 @dataclass

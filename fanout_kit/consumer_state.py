@@ -104,6 +104,11 @@ class ConsumerModel:
     peak: int = 0
     """Highest Unprocessed a delivery reported since the last lag sample (a burst consumed
     between two samples still shows as a spike)."""
+    paused_until: int | None = None
+    """Paused on the server (``js.pause_consumer``) until this time (ns since the epoch, the
+    server's ``pause_until``); ``None``: not paused (:mod:`fanout_kit.pause`)."""
+    pause_at: int = 0
+    """Server time (ns) of the newest pause fact taken in: older ones are ignored."""
     note: str | None = None
     """``"deleted"`` (lane kept, numbers frozen) or ``"recreated"`` (same name, new consumer)."""
     note_at: float = 0.0

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from nats.aio.client import Client
 
 from .acks import subject_matches
-from .boardargs import BoardError
+from .boardargs import BoardError, BoardTypeError
 from .events import DEFAULT_KINDS, KINDS, Event, demo_events, publish_events
 
 __all__ = ["fit_demo_events", "publish_demo"]
@@ -82,8 +82,11 @@ async def publish_demo(
 ) -> None:
     """Publish ``n`` demo events fitted to ``patterns`` (or all on ``subject``), awaiting
     their acks; a stream they cannot fit, or a bad ``n``, raises BoardError (nothing sent)."""
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MOST:
-        raise BoardError(f"n must be a whole number of events from 1 to {MOST}, got {n!r}")
+    fits = f"n must be a whole number of events from 1 to {MOST}, got {n!r}"
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise BoardTypeError(fits, param="n")
+    if not 1 <= n <= MOST:
+        raise BoardError(fits, param="n")
     if subject is not None:
         events: list[Event] | str = [Event(subject, e.data) for e in demo_events(n, seed=seed)]
     else:

@@ -15,6 +15,8 @@ The feed owns the I/O; the model (:mod:`fanout_kit.observe`) owns the state; the
 * The **connection**: ``connected``, ``disconnected, reconnecting`` or ``closed``, read from the
   client each tick; back from an outage it reconciles. :meth:`settle` during an outage raises
   :class:`~fanout_kit.errors.ConnectError` ("unreachable").
+* A **clustered stream's leader** (:mod:`fanout_kit.leader`): stream info once a second,
+  because nothing else tells when a leader dies; "no leader" until an answer names one.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from nats.aio.client import Client
 
 from . import reconcile as apply
 from .cells import FOCUS_CELLS, MAX_LANES, Truth, drawn_names, window
+from .cluster import ClusterNotReady
 from .jsapi import STREAM_NOT_FOUND, Api, ApiError, unreachable
+from .leader import LeaderCheck, passing
 from .observe import StreamModel
 from .overload import Overload
 from .wiretap import Wiretap
@@ -87,6 +91,7 @@ class Feed:
         self._lock = asyncio.Lock()
         self._asked: set[int] = set()
         self._sampled = -1
+        self.leader = LeaderCheck(self.api, self.model)
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -95,6 +100,7 @@ class Feed:
         await self.reconcile(exact=True)
         await self.tap.listen()
         await self.tap.subscribe()
+        self.overload.measure(time.monotonic())  # arms the wiretap's alarm
         await self.reconcile(exact=False)
         await self.fill()
         self.spawn(self._tick_loop(), "tick")
@@ -144,8 +150,15 @@ class Feed:
                 "The client this board watches through was closed, so the board stopped. "
                 "Connect again and watch with the new client."
             )
+        cluster = self.model.cluster
         if self.stream_missing:
             out.append(f"Stream {self.stream!r} was not found at the last reconcile.")
+        elif cluster is not None and cluster["leader"] is None and connection == "connected":
+            out.append(
+                f"No leader: publishes fail. Stream {self.stream!r} has no leader right now (its "
+                "replicas are electing one, which takes a few seconds, or too few of them run); "
+                "the numbers are as of its last answer."
+            )
         elif self.read_error and connection == "connected":
             out.append(
                 f"The server did not answer the board's last reconcile ({self.read_error}): "
@@ -185,6 +198,7 @@ class Feed:
                 await self._run_queued(1.0)
             before = self.model.events
             details = self.model.num_deleted <= DELETED_DETAILS_MAX
+            stream: dict[str, Any] | None = None
             try:
                 stream = await self.api.stream_info(deleted_details=details)
                 infos = await self.api.consumers()
@@ -192,6 +206,8 @@ class Feed:
                 missing = isinstance(exc, ApiError) and exc.err_code == STREAM_NOT_FOUND
                 self.stream_missing = missing
                 self.read_error = None if missing else f"{type(exc).__name__}: {exc}".strip()
+                if stream is None:
+                    self.leader.stream_info_failed(exc)
                 self.model.version += 1
                 raise
             self.stream_missing, self.read_error = False, None
@@ -270,6 +286,8 @@ class Feed:
             if self.ticks % every == 0 and self.connection == "connected" and not self.settling:
                 read = functools.partial(self.fill, limit=self.capacity)
                 self.spawn(self._quietly(read), "fill")
+            if self.leader.due(self.ticks, self.tick) and self.connection == "connected":
+                self.spawn(self._quietly(self.leader.check), "leader")
             if self.nc.is_closed:  # closed under the board: it says so, and stops
                 self.client_closed = True
                 self.on_tick()
@@ -318,9 +336,16 @@ class Feed:
             self.model.clear_gone()
             self.model.sample_lag()
             self._sampled = self.model.version
-        except (nats.errors.Error, TimeoutError) as exc:
+        except (nats.errors.Error, TimeoutError, ApiError) as exc:
             if not self.nc.is_connected:  # the server went away while settling
                 raise unreachable(self.nc, type(exc).__name__) from None
+            if self.model.cluster is not None and passing(exc, self.nc.is_connected):
+                raise ClusterNotReady(
+                    f"Stream {self.stream!r} or one of its consumers had no leader for "
+                    f"{timeout:g} s (an election, or too few replicas running): the server did "
+                    "not answer, so the board cannot settle against it. Settle again once the "
+                    "board names a leader, or with a longer timeout."
+                ) from None
             raise
         finally:
             self.settling = False
@@ -346,7 +371,14 @@ class Feed:
             now = time.monotonic()
             waited = now - self.last_event
             if (waited >= self.quiet and not self.workers_busy()) or now >= deadline:
-                if await self.reconcile(exact=True, insist=now >= deadline):
-                    return
+                try:
+                    if await self.reconcile(exact=True, insist=now >= deadline):
+                        return
+                except (nats.errors.Error, TimeoutError, ApiError) as exc:
+                    # No answer (a stream's or a consumer's leader being elected): again,
+                    # until the deadline.
+                    if not passing(exc, self.nc.is_connected) or time.monotonic() >= deadline:
+                        raise
+                    await asyncio.sleep(0.1)
                 continue
             await asyncio.sleep(min(self.quiet - waited, 0.05) if waited < self.quiet else 0.05)

@@ -19,13 +19,16 @@ from nats.aio.client import Client
 from .acks import parse_time_ns
 from .errors import ConnectError, FanoutKitError
 
-__all__ = ["Api", "ApiError", "unreachable"]
+__all__ = ["NO_LEADER_CODES", "Api", "ApiError", "unreachable"]
 
 TIMEOUT = 2.0
 GET_CONCURRENCY = 32
 """Message gets in flight at once (a window is at most a few hundred)."""
 NO_MESSAGE = 10037
 STREAM_NOT_FOUND = 10059
+NO_LEADER_CODES = frozenset({10008, 10118})
+"""JetStream "temporarily unavailable" and "stream is offline": a clustered stream with no
+leader may answer these instead of not answering at all."""
 
 
 class ApiError(FanoutKitError):
@@ -60,14 +63,16 @@ class Api:
         self.calls = 0
         self._gets = asyncio.Semaphore(GET_CONCURRENCY)
 
-    async def request(self, subject: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def request(
+        self, subject: str, payload: dict[str, Any] | None = None, *, timeout: float = TIMEOUT
+    ) -> dict[str, Any]:
         """One API request; the server's error becomes :class:`ApiError`."""
         if not self.nc.is_connected:
             raise unreachable(self.nc)
         self.calls += 1
         body = json.dumps(payload).encode() if payload is not None else b""
         try:
-            reply = await self.nc.request(subject, body, timeout=TIMEOUT)
+            reply = await self.nc.request(subject, body, timeout=timeout)
         except (nats.errors.Error, TimeoutError) as exc:
             if not self.nc.is_connected:
                 raise unreachable(self.nc, type(exc).__name__) from None
@@ -77,9 +82,11 @@ class Api:
             raise ApiError(subject, doc["error"])
         return doc
 
-    async def stream_info(self, *, deleted_details: bool) -> dict[str, Any]:
+    async def stream_info(
+        self, *, deleted_details: bool, timeout: float = TIMEOUT
+    ) -> dict[str, Any]:
         body = {"deleted_details": True} if deleted_details else None
-        return await self.request(f"$JS.API.STREAM.INFO.{self.stream}", body)
+        return await self.request(f"$JS.API.STREAM.INFO.{self.stream}", body, timeout=timeout)
 
     async def consumers(self) -> list[dict[str, Any]]:
         """Every consumer's info (pages of the consumer list: one call per 256)."""

@@ -4,10 +4,12 @@ The wiretap receives two extra messages per delivery (its copy of the delivery a
 spends a few microseconds of Python on each, on the same event loop as the learner's consumers:
 at tens of thousands of deliveries a second that alone would cost them a third of their
 throughput. So the feed's tick measures the wiretap's event rate; above ``detail_limit`` events
-a second the feed unsubscribes its per-message subscriptions (the server stops sending the
-copies) and reads stream and consumer info ``overview_rate`` times a second instead, saying so
-in a banner. When consumer info shows the traffic fell below half the limit, it subscribes again
-and reconciles exactly. Settling never enters overload mode and always leaves it.
+a second (more than that many within one second: a burst of a few hundred messages, gone in
+a tenth of a second, is not a rate) the feed unsubscribes its per-message subscriptions (the
+server stops sending the copies) and reads stream and consumer info ``overview_rate`` times a
+second instead, saying so in a banner. When consumer info shows the traffic fell below half the
+limit, it subscribes again and reconciles exactly. Settling never enters overload mode and
+always leaves it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .feed import Feed
 
-__all__ = ["Overload", "movement"]
+__all__ = ["WINDOW", "Overload", "movement"]
+
+WINDOW = 1.0
+"""Seconds the detail-mode rate is measured over: overload means more than ``detail_limit``
+events within one second, never a short burst scaled up to a rate."""
 
 
 def _times(rate: float) -> str:
@@ -54,12 +61,16 @@ class Overload:
         """Wiretap events a second: measured per tick in detail mode, estimated from consumer
         info movement in overload mode."""
         self.totals: tuple[float, dict[str, int]] | None = None
-        self._mark = (0, time.monotonic())
+        self._samples: deque[tuple[float, int]] = deque([(time.monotonic(), 0)])
+        """(time, wiretap events) at each measure within the last :data:`WINDOW` seconds."""
         self._lock = asyncio.Lock()
 
     @property
     def mode(self) -> str:
-        return "overload" if self.active else "detail"
+        """``overload`` from the moment the switch is decided (the wiretap may still be
+        unsubscribing: what happens meanwhile is not followed message by message), else
+        ``detail``."""
+        return "overload" if self.active or self.switching else "detail"
 
     def banner(self) -> str | None:
         if not self.active:
@@ -74,30 +85,34 @@ class Overload:
     def note_totals(self, stream: dict[str, Any], infos: list[dict[str, Any]]) -> None:
         self.totals = (time.monotonic(), movement(stream, infos))
 
-    def measure(self, now: float, *, alarm: bool = False) -> None:
-        """Detail mode, each tick (or at once when the wiretap's alarm rings: a tick's worth
-        of the limit already arrived): events a second since the last measure; too many ->
-        overload mode. Then the alarm is set for the next tick's worth."""
+    def measure(self, now: float) -> None:
+        """Detail mode, each tick (or at once when the wiretap's alarm rings): how many events
+        arrived within the last second; more than ``detail_limit`` -> overload mode. The alarm
+        is then set to ring as soon as that many arrive within the (sliding) second, so a
+        sustained rate far above the limit is caught long before the second is over."""
         if self.active:
             return
         feed = self.feed
-        count, since = self._mark
-        if now - since < (0.01 if alarm else 0.9 * feed.tick):
-            return  # too short to measure (just back from overload, say): too noisy
-        self.event_rate = (feed.tap.events - count) / (now - since)
-        self._mark = (feed.tap.events, now)
+        events = feed.tap.events
+        samples = self._samples
+        samples.append((now, events))
+        while now - samples[0][0] > WINDOW:
+            samples.popleft()  # the newest sample (now) always stays
+        since, base = samples[0]
+        self.event_rate = (events - base) / max(now - since, feed.tick)
         limit = self.detail_limit
         if limit is None:
             return
-        feed.tap.alarm = feed.tap.events + max(50, int(limit * feed.tick))
-        if self.event_rate > limit and not self.switching:
+        most = int(limit * WINDOW)  # events allowed within one second
+        feed.tap.alarm = base + most + 1
+        if events - base > most and not self.switching:
             if not feed.settling and not feed.closed:
                 self.switching = True
                 feed.spawn(self.enter(), "overload")
 
     def ring(self) -> None:
         """The wiretap's alarm: measure now rather than at the next tick."""
-        self.measure(time.monotonic(), alarm=True)
+        self.measure(time.monotonic())
 
     async def enter(self) -> None:
         """Stop following every message: unsubscribe the wiretap, read consumer info instead."""
@@ -148,7 +163,8 @@ class Overload:
             await feed.tap.subscribe()
             self.active = False  # only now: the wiretap is live
             self.switches += 1
-            self._mark = (feed.tap.events, time.monotonic())
+            self._samples.clear()  # counts from before overload mode say nothing now
+            self.measure(time.monotonic())
             feed.tap.last_event = time.monotonic()  # not quiet just because it was off
             with contextlib.suppress(Exception):
                 await feed.reconcile(exact=False)

@@ -77,7 +77,9 @@ class State:
 # purple, black), moved in lightness and chroma by a search until every pair in CONTRASTED is
 # at least MIN_DELTA_E apart for all four visions in both themes: Okabe-Ito's own eight are
 # not (tritanopia sees its bluish green and blue 11 apart). "Quiet" states (nothing to see
-# here) differ per theme; "removed" is the board's background (an empty, dashed slot).
+# here) differ per theme; "removed" is the board's background (an empty, dashed slot). "Not
+# matching the filter" is the same pale blue in both themes (a dark brown in Dark read close
+# to "in flight" amber, and unlike the light theme's).
 STATES: tuple[State, ...] = (
     State("U", "not yet delivered", "undelivered", "#adb8a3", "#565954"),
     State("I", "in flight", "in-flight", "#ffd47e", "#ffd47e"),
@@ -88,7 +90,7 @@ STATES: tuple[State, ...] = (
     State("D", "delivered (no ack)", "delivered", "#003bae", "#003bae"),
     State("T", "terminated", "terminated", "#1c0001", "#ffffff", "cross"),
     State("X", "max deliveries reached", "max-deliveries", "#b5549d", "#b5549d", "bars"),
-    State("F", "not matching the filter", "not-matching", "#a7deff", "#492c01", "strike"),
+    State("F", "not matching the filter", "not-matching", "#a7deff", "#a7deff", "strike"),
     State("B", "before this consumer's start", "before-start", "#533839", "#a7aea4", "short"),
     State("G", "removed from the stream", "removed", "#ffffff", "#111111", "dashed"),
     State("?", "delivered before the board watched", "unknown", "#706f79", "#9e727e", "notch"),

@@ -4,9 +4,10 @@ The feed (:mod:`fanout_kit.feed`) makes the requests; these functions fold the a
 :class:`~fanout_kit.observe.StreamModel`:
 
 * stream info (with ``deleted_details``): first/last sequence, messages stored, the deleted
-  sequences inside the stream, the cluster's leader and replicas;
-* consumer info: configuration (filters, ack and deliver policy, start, ``created``) and
-  numbers, taken exactly when the stream is quiet, else only forward (never ahead);
+  sequences inside the stream, the cluster's leader and replicas (or that it has none);
+* consumer info: configuration (filters, ack and deliver policy, start, ``created``, a pause
+  on the server: :mod:`fanout_kit.pause`) and numbers, taken exactly when the stream is
+  quiet, else only forward (never ahead);
 * overview (overload mode): consumer info with the per-message detail it cannot support
   dropped.
 
@@ -25,10 +26,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from . import pause
 from .acks import parse_time_ns
 from .observe import ConsumerModel, StreamModel
 
-__all__ = ["apply_consumer_info", "apply_overview", "apply_stream_info"]
+__all__ = [
+    "apply_cluster",
+    "apply_consumer_info",
+    "apply_overview",
+    "apply_stream_info",
+    "mark_leaderless",
+]
 
 
 def _time(text: object) -> int:
@@ -64,19 +72,51 @@ def apply_stream_info(m: StreamModel, info: Mapping[str, Any], *, exact: bool = 
     if "deleted" in state:
         listed = {int(s) for s in state.get("deleted") or ()}
         m.deleted = {s for s in m.deleted if s > last} | listed if exact else m.deleted | listed
+    apply_cluster(m, info)
+    m.version += 1
+
+
+def apply_cluster(m: StreamModel, info: Mapping[str, Any]) -> bool:
+    """The stream's leader and its other replicas (name, current, lag, offline) from stream
+    info's ``cluster``; ``None`` for a stream with one replica. Returns whether it changed.
+
+    Verified on nats-server 2.15.1: ``replicas`` lists the followers only (the leader is
+    ``leader``); ``lag`` is left out when 0; a killed follower stays listed, not current, its
+    lag growing; while a stream elects a leader its stream info gets no answer at all (the
+    consumer list still does), see :func:`mark_leaderless`.
+    """
     cluster = info.get("cluster") or {}
-    m.cluster = (
+    new = (
         {
-            "leader": cluster.get("leader"),
+            "leader": cluster.get("leader") or None,
             "replicas": [
-                {"name": r.get("name"), "current": bool(r.get("current")), "lag": r.get("lag", 0)}
+                {
+                    "name": str(r.get("name") or r.get("peer") or "?"),
+                    "current": bool(r.get("current")),
+                    "lag": int(r.get("lag", 0) or 0),
+                    "offline": bool(r.get("offline")),
+                }
                 for r in cluster["replicas"]
             ],
         }
         if cluster.get("replicas")
         else None
     )
+    if new == m.cluster:
+        return False
+    m.cluster = new
     m.version += 1
+    return True
+
+
+def mark_leaderless(m: StreamModel) -> bool:
+    """A clustered stream's info got no answer: it has no leader now (an election, or too
+    few replicas running), and publishes to it fail. Returns whether that is news."""
+    if m.cluster is None or m.cluster["leader"] is None:
+        return False
+    m.cluster = {**m.cluster, "leader": None}
+    m.version += 1
+    return True
 
 
 def _apply_config(m: StreamModel, info: Mapping[str, Any]) -> ConsumerModel:
@@ -117,6 +157,7 @@ def _apply_config(m: StreamModel, info: Mapping[str, Any]) -> ConsumerModel:
     c.max_deliver = int(config.get("max_deliver", -1) or -1)
     c.deliver_subject = config.get("deliver_subject") or None
     c.durable = bool(config.get("durable_name"))
+    pause.from_info(c, info)
     delivered = info.get("delivered") or {}
     # Nothing delivered yet tells the start of a time- or "new"-based consumer exactly. A
     # deliver-all or start-sequence one has its start in its config, and a durable moved back

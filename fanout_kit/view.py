@@ -3,8 +3,10 @@
 The frame (schema version 1, ``BOARD_SPEC.md``) is everything the browser needs to draw the
 board: a window of stream sequences ``lo..hi``, the stream lane and one lane per consumer as
 strings of one-letter codes (the palette's), the cursors, the numbers under the CLI's names, the
-lag lines on one shared scale and the status. Nothing here does I/O or changes the model: the
-same inputs give the same frame, so what a test reads from :func:`cells` is what the DOM shows.
+lag lines on one shared scale, a consumer's pause on the server (``paused_until``, UTC; the
+browser shows it in the learner's local time) and the status. Nothing here does I/O or changes
+the model: the same inputs give the same frame, so what a test reads from :func:`cells` is what
+the DOM shows.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import palette
+from . import palette, pause
 from .cells import MAX_LANES, Lane, Truth, drawn_names, window
 from .observe import ConsumerModel, MsgState, StreamModel
 from .report import ConsumerNumbers, ConsumerTable
+from .workers import STATES as WORKER_STATES
 
 __all__ = [
     "CODES",
@@ -74,7 +77,8 @@ def worker_column(stream: str, workers: Iterable[WorkerLike]) -> dict[str, str]:
 
 
 def worker_text(states: Sequence[str]) -> str | None:
-    """The worker column: ``None``, one state, or ``3 workers: 2 running, 1 paused``."""
+    """The worker column: ``None``, one state, or ``3 workers: 2 running, 1 paused`` (the
+    states in the workers module's order, so the same workers always read the same)."""
     if not states:
         return None
     if len(states) == 1:
@@ -82,7 +86,9 @@ def worker_text(states: Sequence[str]) -> str | None:
     counts: dict[str, int] = {}
     for state in states:
         counts[state] = counts.get(state, 0) + 1
-    parts = ", ".join(f"{n} {state}" for state, n in counts.items())
+    rank = {s: i for i, s in enumerate(WORKER_STATES)}
+    order = sorted(counts, key=lambda s: (rank.get(s, len(rank)), s))
+    parts = ", ".join(f"{counts[state]} {state}" for state in order)
     return f"{len(states)} workers: {parts}"
 
 
@@ -114,7 +120,15 @@ def _lane(m: StreamModel, truth: Truth, name: str, workers: Mapping[str, str]) -
         "numbers": numbers.cli(),
         "lag": list(c.lag),
         "worker": workers.get(name),
+        "paused_until": _paused_until(m, c),
     }
+
+
+def _paused_until(m: StreamModel, c: ConsumerModel) -> str | None:
+    """When the server resumes a consumer paused on it (UTC, RFC 3339), else ``None`` (also
+    for a deleted consumer's lane: nothing is paused there)."""
+    live = m.consumers.get(c.name) is c
+    return pause.utc_text(c.paused_until) if live and c.paused_until is not None else None
 
 
 def _summary(lanes: list[dict[str, Any]], lo: int, previous: Mapping[str, Any] | None) -> str:
@@ -139,6 +153,8 @@ def _summary(lanes: list[dict[str, Any]], lo: int, previous: Mapping[str, Any] |
             parts.append(f"{name}: {len(naks)} nak'd (seq {seqs})")
         if lane["note"] != old["note"] and lane["note"]:
             parts.append(f"{name}: {lane['note']}")
+        if bool(lane["paused_until"]) != bool(old.get("paused_until")):
+            parts.append(f"{name}: consumer {'paused' if lane['paused_until'] else 'resumed'}")
     return "; ".join(parts[:6]) + ("; ..." if len(parts) > 6 else "")
 
 

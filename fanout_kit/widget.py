@@ -17,7 +17,8 @@ Frame schema (``v`` 1; the board's view builds it, ``board.js`` draws it)::
      "lanes": [{"name": "analytics", "filters": ["events.order.>"], "note": None,
                 "cells": "AAAI...", "marks": [[13, 2]], "start": 1, "floor": 12,
                 "cursor": 15, "focus": None, "numbers": {"Last Delivered": 15, ...},
-                "lag": [0, 3, 7], "worker": "running"}],
+                "lag": [0, 3, 7], "worker": "running",
+                "paused_until": None}],   # or "2026-11-30T14:05:31.582Z": paused on the server
      "lag_max": 40, "hidden_lanes": 0, "summary": "...", "legend": [...]}
 
 The legend (:func:`fanout_kit.palette.legend`) travels once, in its own trait; a frame that
@@ -46,13 +47,15 @@ import ipywidgets as widgets
 import traitlets
 
 from . import palette
-from .errors import FanoutKitError
+from .errors import KitTypeError, KitValueError
+from .report import COLUMNS
 
 __all__ = [
     "BoardController",
     "BoardControls",
     "BoardWidget",
     "ExportError",
+    "ExportTypeError",
     "FrameRing",
     "WorkerControl",
     "player_html",
@@ -69,8 +72,13 @@ def _static(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
 
 
-class ExportError(FanoutKitError, ValueError):
-    """``export()`` was given a path it cannot write a player to."""
+class ExportError(KitValueError):
+    """Recording or export was given something it cannot use (``export()`` a path it cannot
+    write a player to); ``param`` names the parameter."""
+
+
+class ExportTypeError(ExportError, KitTypeError):
+    """An export parameter of the wrong type (also a ``TypeError``)."""
 
 
 # --------------------------------------------------------------------------- recording
@@ -85,9 +93,11 @@ class FrameRing:
 
     def __init__(self, max_frames: int = 600, max_bytes: int = 32_000_000) -> None:
         if max_frames < 1:
-            raise ExportError(f"max_frames must be at least 1, got {max_frames!r}")
+            raise ExportError(
+                f"max_frames must be at least 1, got {max_frames!r}", param="max_frames"
+            )
         if max_bytes < 1:
-            raise ExportError(f"max_bytes must be at least 1, got {max_bytes!r}")
+            raise ExportError(f"max_bytes must be at least 1, got {max_bytes!r}", param="max_bytes")
         self.max_frames = max_frames
         self.max_bytes = max_bytes
         self._frames: deque[tuple[Frame, int]] = deque()
@@ -144,6 +154,8 @@ class BoardWidget(anywidget.AnyWidget):
     """The frame on screen (the newest one drawn)."""
     legend: traitlets.List[dict[str, str]] = traitlets.List().tag(sync=True)
     """The legend, from :func:`fanout_kit.palette.legend` unless a frame brought one."""
+    columns: traitlets.List[str] = traitlets.List(list(COLUMNS)).tag(sync=True)
+    """The numbers table's columns, the CLI's names (:data:`fanout_kit.report.COLUMNS`)."""
     capacity = traitlets.Int(0).tag(sync=True)
     """Message cells that fit in one lane after the name column (set by the browser)."""
     history_limit = traitlets.Int(600).tag(sync=True)
@@ -153,7 +165,10 @@ class BoardWidget(anywidget.AnyWidget):
         self, *, history_limit: int = 600, ring: FrameRing | None = None, **kwargs: Any
     ) -> None:
         if history_limit < 1:
-            raise ExportError(f"history_limit must be at least 1 frame, got {history_limit!r}")
+            raise ExportError(
+                f"history_limit must be at least 1 frame, got {history_limit!r}",
+                param="history_limit",
+            )
         super().__init__(legend=palette.legend(), history_limit=history_limit, **kwargs)
         self.ring = ring if ring is not None else FrameRing(max_frames=max(history_limit, 1))
         self.sends = 0
@@ -191,11 +206,14 @@ def player_html(
     """One HTML page that replays ``frames`` with a slider: board.js and board.css inlined,
     the frames embedded as JSON, nothing loaded from the network."""
     if not frames:
-        raise ExportError("frames is empty: the board has drawn nothing to export yet")
+        raise ExportError(
+            "frames is empty: the board has drawn nothing to export yet", param="frames"
+        )
     stream = str(frames[-1].get("stream", "board"))
     name = title or f"fanout-kit board: {stream}"
     data = json.dumps(
-        {"frames": list(frames), "legend": list(legend)}, separators=(",", ":")
+        {"frames": list(frames), "legend": list(legend), "columns": list(COLUMNS)},
+        separators=(",", ":"),
     ).replace("<", "\\u003c")
     esm = _static("board.js")
     if "</script" in esm.lower():
@@ -219,12 +237,18 @@ def write_player(
 ) -> Path:
     """Write :func:`player_html` to ``path`` (which must end in ``.html``); returns it."""
     if not isinstance(path, (str, PathLike)):
-        raise ExportError(f"path must be a file name like 'board.html', got {path!r}")
+        raise ExportTypeError(
+            f"path must be a file name like 'board.html', got {path!r}", param="path"
+        )
     target = Path(path)
     if target.suffix.lower() not in (".html", ".htm"):
-        raise ExportError(f"path must end in .html (one self-contained page), got {str(path)!r}")
+        raise ExportError(
+            f"path must end in .html (one self-contained page), got {str(path)!r}", param="path"
+        )
     if not target.parent.is_dir():
-        raise ExportError(f"path {str(path)!r}: folder {str(target.parent)!r} does not exist")
+        raise ExportError(
+            f"path {str(path)!r}: folder {str(target.parent)!r} does not exist", param="path"
+        )
     page = player_html(frames, legend if legend is not None else palette.legend(), title=title)
     target.write_text(page, encoding="utf-8")
     return target

@@ -5,7 +5,8 @@
 * acks, naks, in-progress and terms: ``$JS.ACK.<stream>.>`` (both ack-subject layouts);
 * publishes (the stream's own subjects) and their acks (``_INBOX.>``): each new message's
   sequence and subject;
-* advisories: consumers created and deleted, max deliveries reached, stream changes.
+* advisories: consumers created and deleted, max deliveries reached, consumers paused and
+  resumed (:mod:`fanout_kit.pause`), stream changes.
 
 Each event goes straight into the model (:mod:`fanout_kit.observe`); nothing polls. The
 per-message subscriptions (:meth:`Wiretap.subscribe`) are what overload mode drops; the
@@ -26,6 +27,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from . import pause
 from .observe import StreamModel, parse_ack_kind, parse_ack_subject, parse_puback
 
 __all__ = ["Wiretap"]
@@ -166,7 +168,9 @@ class Wiretap:
         if len(tokens) < 7 or tokens[5] != self.stream:
             return
         kind, name = tokens[4], tokens[6]
-        if kind == "CREATED":
+        if kind == "PAUSE":  # paused or resumed (by a call or by its deadline): not traffic
+            pause.from_advisory(self.model, msg.data)
+        elif kind == "CREATED":
             self.on_consumer(name)
         elif kind == "DELETED":
             self.model.on_consumer_deleted(name)

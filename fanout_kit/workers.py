@@ -38,6 +38,7 @@ __all__ = [
     "NO_LEADER",
     "PAUSED",
     "RUNNING",
+    "STATES",
     "STOPPED",
     "UNREACHABLE",
     "Worker",
@@ -55,7 +56,8 @@ UNREACHABLE: Final = "waiting: server unreachable"
 CRASHED: Final = "crashed"
 STOPPED: Final = "stopped"
 
-_ORDER = (RUNNING, PAUSED, CONSUMER_GONE, NO_LEADER, UNREACHABLE, CRASHED, STOPPED)
+STATES: Final = (RUNNING, PAUSED, CONSUMER_GONE, NO_LEADER, UNREACHABLE, CRASHED, STOPPED)
+"""Every state a worker can be in, in the order counts of them are listed."""
 
 FIRST_BACKOFF = 0.1  # seconds before the first retry
 MAX_BACKOFF = 2.0  # the longest pause between retries: a worker resumes within 2 s
@@ -68,14 +70,22 @@ called, for the board's worker column (weak: a worker nobody holds any more is f
 _STARTS = itertools.count()
 
 
-def live_workers() -> list[Worker]:
-    """Every :class:`Worker` started in this process and not stopped since (a crashed one
-    stays until it is stopped or forgotten), in the order they were started.
+def live_workers(stream: str | None = None, consumer: str | None = None) -> list[Worker]:
+    """The workers of this process that were started and not stopped since, in the order
+    they were started, on ``stream`` (and ``consumer``) if given: a :class:`WorkerPool`'s,
+    the board's and a lesson's own.
 
-    The board's worker column reads this, so workers a lesson starts itself (a pool sharing
-    one durable) are counted beside the board's own.
+    A crashed worker is listed (its state, ``crashed``, is what a reader wants to see) until
+    :meth:`Worker.stop` or until nothing refers to it any more (the list holds no reference).
+    The board's worker column counts these, so three pool workers on one durable show as
+    ``3 workers: 2 running, 1 paused``.
     """
-    return sorted(_LIVE, key=_LIVE.__getitem__)  # a pool connects its workers concurrently
+    ordered = sorted(_LIVE, key=_LIVE.__getitem__)  # a pool connects its workers concurrently
+    return [
+        w
+        for w in ordered
+        if (stream is None or w.stream == stream) and (consumer is None or w.consumer == consumer)
+    ]
 
 
 def _describe(exc: BaseException) -> str:
@@ -142,6 +152,9 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._closing: set[asyncio.Task[None]] = set()
+        self.started = False
+        """Whether :meth:`start` ever succeeded (a worker made and not started yet is not
+        ``stopped`` to a reader: the board's worker column says ``not started``)."""
 
     @property
     def paused(self) -> bool:
@@ -188,6 +201,7 @@ class Worker:
         task = asyncio.create_task(self._loop(), name=f"fanout-kit-worker-{self.consumer}")
         task.add_done_callback(self._on_done)
         self._task = task
+        self.started = True
         _LIVE[self] = started
         return self
 
@@ -223,7 +237,8 @@ class Worker:
         await self._die(crashed=True)
 
     async def stop(self) -> None:
-        """Stop the loop and close the connection (messages in hand stay unacked)."""
+        """Stop the loop and close the connection (messages in hand stay unacked); the
+        worker leaves :func:`live_workers`."""
         _LIVE.pop(self, None)
         await self._die(crashed=False)
 
@@ -439,7 +454,7 @@ class WorkerPool:
     def state(self) -> str:
         """One word when all agree (``running``), else counts: ``2 running, 1 crashed``."""
         states = self.states
-        counts = {s: states.count(s) for s in _ORDER if s in states}
+        counts = {s: states.count(s) for s in STATES if s in states}
         if len(counts) == 1:
             return next(iter(counts))
         return ", ".join(f"{n} {s}" for s, n in counts.items())

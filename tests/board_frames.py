@@ -1,5 +1,6 @@
 """Hand-built board frames for the browser tests: every state, marks, focus, long filter
-lists, a deleted and a recreated lane, an overload banner, a lost connection.
+lists, a deleted and a recreated lane, a consumer paused on the server, an overload banner, a
+lost connection.
 
 Frames follow the schema in :mod:`fanout_kit.widget`; nothing here talks to a server. The
 drawing is checked against these frames (what the DOM must say), not against NATS.
@@ -20,6 +21,7 @@ LONG_FILTERS = [
     "events.customer.*.address-changed",
     "events.inventory.*.low-stock",
 ]
+PAUSED_UNTIL = "2026-11-30T14:05:31.582Z"
 CONSUMERS = ["analytics", "audit", "billing-with-a-rather-long-name", "late-report", "old", "redo"]
 
 
@@ -73,6 +75,8 @@ def make_frame(lo: int, hi: int, step: int = 0, *, problems: bool = True) -> dic
             },
             "lag": [0, 3, 7 + step, 4, 9, 2, hi - cursor],
             "worker": {"analytics": "running", "audit": "3 workers: 2 running, 1 paused"}.get(name),
+            # Paused on the server (js.pause_consumer) until then, UTC.
+            "paused_until": {"late-report": PAUSED_UNTIL}.get(name),
         }
         if name == "billing-with-a-rather-long-name":
             lane["cursor"], lane["floor"] = lo - 500, lo - 520
@@ -106,7 +110,14 @@ def make_frame(lo: int, hi: int, step: int = 0, *, problems: bool = True) -> dic
             "last": hi,
             "stored": hi - lo + 1,
             "api_calls": 12 + step,
-            "cluster": None,
+            # A clustered stream: electing a leader while the connection is in trouble.
+            "cluster": {
+                "leader": None if problems else "n1",
+                "replicas": [
+                    {"name": "n2", "current": False, "lag": 7, "offline": False},
+                    {"name": "n3", "current": True, "lag": 0, "offline": False},
+                ],
+            },
         },
         "lo": lo,
         "hi": hi,

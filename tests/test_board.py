@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,8 +18,11 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
+from fanout_kit import view
 from fanout_kit.board import Board, BoardError
-from fanout_kit.errors import FanoutKitError
+from fanout_kit.boardargs import BoardTypeError
+from fanout_kit.errors import FanoutKitError, KitTypeError, KitValueError
+from fanout_kit.observe import MsgState
 from fanout_kit.server import NatsServer, get_json
 
 from .conftest import async_wait_until
@@ -134,7 +138,41 @@ async def test_close_leaves_no_tasks_or_subscriptions_and_says_closed(
     assert board.closed
     frame = board.widget.frame
     assert frame["status"]["board"] == "closed", "the last frame says closed"
-    assert frame["lanes"][1]["worker"] == "stopped"
+    # Stopped, the board's worker leaves the column as a stopped pool's does: nobody works.
+    assert frame["lanes"][1]["worker"] is None
+
+
+async def test_a_closed_board_redraws_once_at_the_capacity_the_browser_reports(
+    nc: Client, js: Any, stream: str
+) -> None:
+    """A board closed before the browser said how wide it is (Run All) widens when the report
+    comes: one frame, from what it recorded, asking the server nothing; only as far back as
+    the recording tells (a filtered lane needs subjects the board never learned)."""
+    await publish(js, stream, 60)  # before the board: it asks for the window's subjects only
+    board = await Board.watch(nc, stream, window=10, reconcile_interval=None)
+    try:
+        await publish(js, stream, 30)  # seen by the wiretap: every subject known
+        await board.settle()
+    finally:
+        await board.close()
+    assert board.widget.frame["status"]["board"] == "closed"
+    assert (board.widget.frame["lo"], board.widget.frame["hi"]) == (81, 90)
+    sends, calls = board.sends, board.api_calls
+    board.widget.capacity = 35  # what the browser's report does (a synced trait)
+    assert board.sends == sends + 1, "one frame, at once: no tick runs on a closed board"
+    frame = board.widget.frame
+    assert (frame["lo"], frame["hi"]) == (56, 90) and len(frame["stream_lane"]) == 35
+    assert frame["status"]["board"] == "closed"
+    cells = board.cells()
+    assert sorted(cells[""]) == list(range(56, 91)), "cells() is what the frame draws"
+    lane = next(x for x in frame["lanes"] if x["name"] == "orders")
+    assert lane["cells"] == "".join(view.CODES[MsgState(w)] for w in cells["orders"].values())
+    # Wider than what the board learned: it stops where the "orders" filter needs a subject
+    # it never saw (21..50: before the watch, outside its first window and the focus).
+    board.widget.capacity = 400
+    assert (board.widget.frame["lo"], board.widget.frame["hi"]) == (51, 90)
+    assert all(s in board.model.subjects for s in range(51, 91))
+    assert board.api_calls == calls, "a closed board asks the server nothing"
 
 
 async def test_a_board_whose_client_is_closed_says_so(server: NatsServer, stream: str) -> None:
@@ -272,30 +310,81 @@ async def test_controls_publish_pause_nak_within_one_frame(
 
 
 async def test_worker_column_counts_every_worker_on_a_durable(
-    server: NatsServer, nc: Client, stream: str, monkeypatch: pytest.MonkeyPatch
+    server: NatsServer, nc: Client, stream: str
 ) -> None:
-    """Pool workers started outside the board count too: the board asks the workers module
-    for every live worker (``live_workers()``; stood in for here) besides its own."""
-    from fanout_kit import workers
+    """A WorkerPool started outside the board (as lesson 07 does) counts on its durable's
+    lane, next to the board's own worker, and follows pause, crash and stop by itself."""
+    from fanout_kit.workers import WorkerPool, live_workers
 
-    pool = [workers.Worker(server.url, stream, "audit") for _ in range(3)]
-    monkeypatch.setattr(workers, "live_workers", lambda: pool, raising=False)
     board = await Board.watch(nc, stream, reconcile_interval=None)
+    pool = WorkerPool(server.url, stream, "audit", count=3, batch=2)
+
+    def column() -> dict[str, str | None]:
+        return {x["name"]: x["worker"] for x in board.widget.frame["lanes"]}
+
     try:
-        for w in pool:
-            await w.start()
-        pool[2].pause()
         await board.attach_worker("analytics")
-        board.redraw()
-        lanes = {x["name"]: x["worker"] for x in board.widget.frame["lanes"]}
-        assert lanes == {
-            "analytics": "running",
-            "audit": "3 workers: 2 running, 1 paused",
-            "orders": None,
-        }
+        await pool.start()
+        assert sorted(id(w) for w in live_workers(stream, "audit")) == sorted(map(id, pool))
+        # No redraw asked for: the board's own tick sees the pool.
+        await async_wait_until(
+            lambda: (
+                column()
+                == {"analytics": "running", "audit": "3 workers: 3 running", "orders": None}
+            ),
+            what="the pool counted on its lane",
+        )
+        pool[2].pause()
+        await async_wait_until(
+            lambda: column()["audit"] == "3 workers: 2 running, 1 paused", what="pause shown"
+        )
+        await pool[0].crash()
+        await async_wait_until(
+            lambda: column()["audit"] == "3 workers: 1 running, 1 paused, 1 crashed",
+            what="crash shown",
+        )
+        await pool.stop()
+        assert live_workers(stream, "audit") == []
+        await async_wait_until(lambda: column()["audit"] is None, what="stopped pool gone")
+        assert column()["analytics"] == "running"
     finally:
-        for w in pool:
-            await w.stop()
+        await pool.stop()
+        await board.close()
+    assert live_workers(stream) == [], "close() stopped the board's own worker"
+
+
+async def test_worker_column_says_not_started_and_forgets_stopped_workers_alike(
+    server: NatsServer, nc: Client, stream: str
+) -> None:
+    """A board worker made with ``start=False`` reads ``not started`` (not ``stopped``); once
+    stopped, the board's own worker and a pool's both leave the column (``—``)."""
+    from fanout_kit.workers import WorkerPool
+
+    board = await Board.watch(nc, stream, reconcile_interval=None)
+    pool = WorkerPool(server.url, stream, "audit", count=2)
+
+    def column() -> dict[str, str | None]:
+        return {x["name"]: x["worker"] for x in board.widget.frame["lanes"]}
+
+    try:
+        worker = await board.attach_worker("analytics", start=False)
+        assert column()["analytics"] == "not started"
+        await board.attach_worker("analytics")
+        await pool.start()
+        await async_wait_until(
+            lambda: (
+                column()["analytics"] == "running" and column()["audit"] == "2 workers: 2 running"
+            ),
+            what="both running",
+        )
+        await worker.stop()
+        await pool.stop()
+        await async_wait_until(
+            lambda: column()["analytics"] is None and column()["audit"] is None,
+            what="both stopped workers gone from the column",
+        )
+    finally:
+        await pool.stop()
         await board.close()
 
 
@@ -323,25 +412,27 @@ async def test_publish_sends_demo_events_on_the_streams_subjects(nc: Client, js:
 
 async def test_watch_refuses_bad_input_before_starting(nc: Client, js: Any, stream: str) -> None:
     tasks = set(asyncio.all_tasks())
-    cases: list[tuple[tuple[Any, ...], dict[str, Any], str]] = [
-        ((js, stream), {}, r"pass the client `nc`, not `nc\.jetstream\(\)`"),
-        (("nats://x", stream), {}, "connected nats-py client"),
-        ((nc, ""), {}, "stream is empty"),
-        ((nc, "A.B"), {}, "contains '\\.'"),
-        ((nc, "NOPE_NOT_HERE"), {}, f"streams there: .*{stream}"),
-        ((nc, stream), {"window": 5}, "window must be a number from 10 to 400"),
-        ((nc, stream), {"window": "60"}, "window must be a whole number"),
-        ((nc, stream), {"refresh_interval": 0.01}, "refresh_interval"),
-        ((nc, stream), {"detail_limit": -1}, "detail_limit"),
-        ((nc, stream), {"overview_rate": 50}, "overview_rate"),
-        ((nc, stream), {"publish": 3}, "publish must be an async function"),
-        ((nc, stream), {"subject": "a.*"}, "literal subject"),
-        ((nc, stream), {"colour": "red"}, "unknown option"),
+    T, V = KitTypeError, KitValueError
+    cases: list[tuple[tuple[Any, ...], dict[str, Any], type[Exception], str, str]] = [
+        ((js, stream), {}, T, "nc", r"pass the client `nc`, not `nc\.jetstream\(\)`"),
+        (("nats://x", stream), {}, T, "nc", "connected nats-py client"),
+        ((nc, ""), {}, V, "stream", "stream is empty"),
+        ((nc, "A.B"), {}, V, "stream", "contains '\\.'"),
+        ((nc, "NOPE_NOT_HERE"), {}, V, "stream", f"streams there: .*{stream}"),
+        ((nc, stream), {"window": 5}, V, "window", "window must be a number from 10 to 400"),
+        ((nc, stream), {"window": "60"}, T, "window", "window must be a whole number"),
+        ((nc, stream), {"refresh_interval": 0.01}, V, "refresh_interval", "refresh_interval"),
+        ((nc, stream), {"detail_limit": -1}, V, "detail_limit", "detail_limit"),
+        ((nc, stream), {"overview_rate": 50}, V, "overview_rate", "overview_rate"),
+        ((nc, stream), {"publish": 3}, T, "publish", "publish must be an async function"),
+        ((nc, stream), {"subject": "a.*"}, V, "subject", "literal subject"),
+        ((nc, stream), {"colour": "red"}, T, "colour", "unknown option"),
     ]
-    for args, options, message in cases:
-        with pytest.raises((ValueError, TypeError), match=message) as caught:
+    for args, options, kind, param, message in cases:
+        with pytest.raises(kind, match=message) as caught:
             await Board.watch(*args, **options)
-        assert isinstance(caught.value, FanoutKitError), caught.value
+        assert isinstance(caught.value, BoardError | BoardTypeError), caught.value
+        assert caught.value.param == param, (caught.value, caught.value.param)
     assert set(asyncio.all_tasks()) == tasks, "nothing left running"
 
 
@@ -356,6 +447,67 @@ async def test_export_writes_one_html_file(
         page = path.read_text()
         assert page.count(f'"stream":"{stream}"') >= 2, "the recorded frames are embedded"
         assert "<script" in page and "http" not in page.split("<script", 1)[1][:200]
+    finally:
+        await board.close()
+
+
+async def test_a_short_burst_is_not_a_rate(nc: Client, js: Any, stream: str) -> None:
+    """``detail_limit`` is events a second: fewer events than that, however fast they come
+    (here 60 messages published at once, fetched and acked at once), never switch modes. (A
+    measure over one tick used to scale 50 events in 10 ms up to 5,000 a second.)"""
+    board = await Board.watch(nc, stream, reconcile_interval=None, detail_limit=300)
+    try:
+        sub = await js.pull_subscribe_bind("analytics", stream=stream)
+        acks = [await js.publish_async(f"{stream.lower()}.users", b"{}") for _ in range(60)]
+        await asyncio.gather(*acks)
+        msgs = await sub.fetch(60, timeout=5)
+        await asyncio.gather(*(m.ack() for m in msgs))
+        await sub.unsubscribe()
+        await board.settle()
+        # publish + puback + delivery + ack per message: fewer than 300 within any second
+        assert board.feed.tap.events == 4 * 60
+        assert board.mode_switches == 0 and board.mode == "detail"
+    finally:
+        await board.close()
+
+
+async def test_overload_counts_events_within_a_second_not_a_burst_scaled_up(
+    nc: Client, stream: str
+) -> None:
+    """The limit is a count a second: 300 events at once stay under ``detail_limit=300`` (a
+    measure over one tick called that 3,000 a second or more), one more within the same
+    second is over it."""
+    board = await Board.watch(nc, stream, reconcile_interval=None, detail_limit=300)
+    try:
+        overload, tap = board.feed.overload, board.feed.tap
+        tap.events += 300  # as if 300 events had just arrived together
+        overload.measure(time.monotonic())
+        assert board.mode == "detail" and not overload.switching
+        assert tap.alarm <= tap.events + 1, "the next event within the second rings the alarm"
+        tap.events += 1
+        overload.measure(time.monotonic())
+        assert board.mode == "overload"
+        await async_wait_until(lambda: overload.active, what="overload mode entered")
+    finally:
+        await board.close()
+
+
+async def test_the_mode_says_overload_from_the_moment_the_switch_is_decided(
+    nc: Client, stream: str
+) -> None:
+    """While the wiretap is being dropped, what happens is not followed message by message, so
+    nothing may say "detail" then: lesson 02's browser test saw "detail", clicked Nak next, and
+    the nak went by unseen (no trace) while the board was in fact entering overload mode."""
+    board = await Board.watch(nc, stream, reconcile_interval=None, detail_limit=100)
+    try:
+        overload = board.feed.overload
+        board.feed.tap.events += 101  # as if 101 events arrived within this second
+        overload.measure(time.monotonic())
+        assert overload.switching and not overload.active, "decided, enter() not run yet"
+        assert board.mode == "overload" and board.status().mode == "overload"
+        board.redraw()
+        assert board.widget.frame["status"]["mode"] == "overload"
+        await async_wait_until(lambda: overload.active, what="overload mode entered")
     finally:
         await board.close()
 

@@ -164,6 +164,26 @@ def test_every_exercise_has_a_lesson_row() -> None:
     assert sorted(LESSONS) == [e.lesson for e in progress.EXERCISES]
 
 
+@pytest.mark.parametrize(
+    ("concept", "pointer"),
+    [
+        ("fetch(n) asks for up to n messages.", "Pointer: fetch(n) asks"),
+        ("max_ack_pending caps the messages in flight.", "Pointer: max_ack_pending caps"),
+        ("js.add_consumer(stream, config) creates it.", "Pointer: js.add_consumer(stream"),
+        ("`ack_wait` is how long the server waits.", "Pointer: `ack_wait` is"),
+        ("look at the consumer's filter.", "Pointer: Look at"),
+        ("interest retention drops a message.", "Pointer: Interest retention"),
+    ],
+)
+def test_a_pointer_is_capitalised_only_when_it_opens_with_a_word(
+    concept: str, pointer: str
+) -> None:
+    """A hint that opens with code keeps its case: ``Fetch(n)`` names nothing that exists."""
+    result = CheckResult("wrong", "The symptom.", concept, "fix(n) with n=1.", rung=3)
+    assert pointer in result.message, result.message
+    assert "Fix: fix(n) with n=1." in result.message, result.message
+
+
 def _checker(exercise: progress.Exercise) -> tuple[str, Checker]:
     module, name = exercise.key.split(".")
     check: Checker = getattr(importlib.import_module(f"fanout_kit.checks.{module}"), name)

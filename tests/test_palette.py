@@ -109,6 +109,14 @@ def test_every_state_stands_out_from_the_board_background_but_removed(theme: str
             )
 
 
+@pytest.mark.parametrize("theme", THEMES)
+def test_not_matching_the_filter_is_blue_in_both_themes(theme: str) -> None:
+    """In Dark it was brown, close in hue to "in flight" amber: a blue tint in both themes
+    (CIELAB b* well below 0, a* near 0), as far from amber as the light theme's."""
+    _, a, b = palette.lab(palette.linear_rgb(_colour("F", theme)))
+    assert b < -15 and abs(a) < 15, (theme, a, b)
+
+
 def test_states_that_matter_most_have_their_own_non_colour_cue_drawn_by_the_css() -> None:
     must = {"R", "N", "T", "X", "F", "B", "G"}
     cues = {palette.state_for_code(c).cue for c in must}

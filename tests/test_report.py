@@ -40,6 +40,48 @@ def test_an_empty_table_says_so() -> None:
     assert repr(ConsumerTable.of("EVENTS", {})).splitlines()[-1] == "(no consumers)"
 
 
+def test_a_notebook_shows_an_html_table_with_header_cells_and_escaped_names() -> None:
+    """What JupyterLab renders: a real table (a screen reader reads the row and column
+    headers), the CLI's names split over two lines so it fits at 1024 px, names escaped."""
+    from html.parser import HTMLParser
+
+    table = ConsumerTable.of("EVENTS", {"<b>ill": ConsumerNumbers(12, 10, 2, 1000, 1, 5, 0)})
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cells: list[tuple[str, str]] = []
+            self.tag = ""
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in ("th", "td", "caption"):
+                self.tag = tag
+                self.cells.append((tag, ""))
+
+        def handle_data(self, data: str) -> None:
+            if self.tag:
+                tag, text = self.cells[-1]
+                self.cells[-1] = (tag, (text + " " + data).strip())
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("th", "td", "caption"):
+                self.tag = ""
+
+    parsed = Cells()
+    parsed.feed(table._repr_html_())
+    assert parsed.cells == [
+        ("caption", "stream EVENTS"),
+        ("th", "consumer"),
+        *(("th", name) for name in COLUMNS),
+        ("th", "<b>ill"),
+        *(("td", v) for v in ("12", "10", "2 of 1000", "1", "5", "0")),
+    ]
+    assert "<br>" in table._repr_html_()  # "Last" over "Delivered"
+    without = table.without("Waiting Pulls")._repr_html_()
+    assert "Waiting" not in without
+    assert "(no consumers)" in ConsumerTable.of("EVENTS", {})._repr_html_()
+
+
 def test_the_json_of_the_api_gives_the_same_numbers_as_nats_py() -> None:
     doc = {
         "delivered": {"stream_seq": 12, "consumer_seq": 7},

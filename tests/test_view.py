@@ -281,8 +281,30 @@ def test_cluster_replicas_reach_the_header() -> None:
     head = view.build_frame(m, view.Status(), capacity=60)["head"]
     assert head["cluster"] == {
         "leader": "n1",
-        "replicas": [{"name": "n2", "current": True, "lag": 0}],
+        "replicas": [{"name": "n2", "current": True, "lag": 0, "offline": False}],
     }
+    # As nats-server 2.15 says it: lag left out when 0; a killed follower not current.
+    later = {
+        "cluster": {
+            "leader": "n1",
+            "replicas": [
+                {"name": "n2", "current": True, "active": 5},
+                {"name": "n3", "current": False, "active": 0, "lag": 7},
+            ],
+        }
+    }
+    assert reconcile.apply_cluster(m, later)
+    assert not reconcile.apply_cluster(m, later), "the same answer is no change (no redraw)"
+    assert m.cluster is not None
+    assert [(r["name"], r["current"], r["lag"]) for r in m.cluster["replicas"]] == [
+        ("n2", True, 0),
+        ("n3", False, 7),
+    ]
+    version = m.version
+    assert reconcile.mark_leaderless(m)
+    assert m.cluster["leader"] is None and m.version > version
+    assert not reconcile.mark_leaderless(m), "already leaderless: no news"
+    assert len(m.cluster["replicas"]) == 2, "the replicas as last known stay"
 
 
 def test_a_burst_consumed_between_two_lag_samples_still_shows_as_a_spike() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from fanout_kit import palette
+from fanout_kit.errors import KitTypeError, KitValueError
 from fanout_kit.widget import BoardWidget, ExportError, FrameRing, player_html, write_player
 
 from .board_frames import make_frame
@@ -50,12 +51,14 @@ def test_ring_bounds_are_checked(kwargs: dict[str, int], words: str) -> None:
 
 def test_export_refuses_a_path_it_cannot_write_naming_it(tmp_path: Path) -> None:
     frames = [make_frame(1, 30)]
-    with pytest.raises(ExportError, match=r"path must end in \.html.*board\.png'"):
+    with pytest.raises(KitValueError, match=r"path must end in \.html.*board\.png'") as bad:
         write_player(tmp_path / "board.png", frames)
+    assert isinstance(bad.value, ExportError) and bad.value.param == "path"
     with pytest.raises(ExportError, match="does not exist"):
         write_player(tmp_path / "missing" / "board.html", frames)
-    with pytest.raises(ExportError, match="path must be a file name"):
+    with pytest.raises(TypeError, match="path must be a file name") as caught:
         write_player(42, frames)  # type: ignore[arg-type]
+    assert isinstance(caught.value, ExportError | KitTypeError) and caught.value.param == "path"
     with pytest.raises(ExportError, match="frames is empty"):
         write_player(tmp_path / "board.html", [])
     assert not list(tmp_path.iterdir()), "nothing is written when the input is refused"

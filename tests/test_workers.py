@@ -221,7 +221,7 @@ async def test_the_board_counts_a_pool_started_without_it(
         assert pool[0] in live_workers() and pool[1] not in live_workers()
         board.redraw()
         lanes = {lane["name"]: lane["worker"] for lane in board.widget.frame["lanes"]}
-        assert lanes["shared"] == "2 workers: 1 crashed, 1 running"  # in start order
+        assert lanes["shared"] == "2 workers: 1 running, 1 crashed"  # in the states' order
     finally:
         await pool.stop()
         await board.close()

@@ -35,6 +35,7 @@ from nats.js.api import ConsumerConfig, StreamConfig, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 
 from ..connect import client_of
+from ..subjects import subject_matches
 from ..topology import enum_value, reset_streams
 from . import (
     CheckResult,
@@ -82,17 +83,6 @@ SOLUTION = f"{CONSUMER_FIX}, then {DLQ_FIX}"
 
 
 # --- subject matching (the server's rules: '*' one token, '>' one or more at the end) -----------
-def subject_matches(subject: str, pattern: str) -> bool:
-    """Whether ``subject`` (no wildcards) is matched by ``pattern``."""
-    st, pt = subject.split("."), pattern.split(".")
-    for i, p in enumerate(pt):
-        if p == ">":
-            return len(st) > i
-        if i >= len(st) or (p != "*" and p != st[i]):
-            return False
-    return len(st) == len(pt)
-
-
 def _captures(subjects: list[str], subject: str) -> bool:
     return any(subject_matches(subject, s) for s in subjects)
 

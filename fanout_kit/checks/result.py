@@ -24,6 +24,14 @@ INDENT = "   "
 
 
 def _capital(text: str) -> str:
+    """Capitalise a hint that opens with a plain word; leave one that opens with code as is.
+
+    ``fetch(n) asks ...`` or ``max_ack_pending caps ...`` start with an identifier, and
+    ``Fetch(n)`` or ``Max_ack_pending`` would name something that does not exist.
+    """
+    first = text.split(" ", 1)[0].rstrip(",:;")
+    if not first.isalpha():
+        return text
     return text[:1].upper() + text[1:]
 
 

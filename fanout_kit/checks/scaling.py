@@ -244,9 +244,9 @@ async def _judge(
         )
     if config.max_ack_pending != WANT_MAX_ACK_PENDING:
         have = config.max_ack_pending
-        shown = "the default, 1000" if have == 1000 else f"{have}"
+        shown = f"{have} (the default)" if have == 1000 else f"{have}"
         return wrong(
-            f"{THUMBNAILER} has max_ack_pending={shown}; the exercise asks for at most "
+            f"{THUMBNAILER}'s max_ack_pending is {shown}; the exercise asks for at most "
             f"{WANT_MAX_ACK_PENDING} thumbnails in flight across ALL workers together.",
             "max_ack_pending caps the messages delivered and not yet acked, per consumer "
             "(shared by every worker bound to it).",

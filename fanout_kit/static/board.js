@@ -3,22 +3,27 @@
 // Python sends a compact "frame" (schema in fanout_kit/widget.py) at most 10 times a second.
 // This file only draws what the frame says: it computes no state. It sizes the board to its
 // output area and reports back how many message cells fit per lane ("capacity"), slides the
-// cursor marks (CSS transitions), keeps a bounded history of the frames it received for the
-// time-travel slider, and speaks a rate-limited summary in a polite live region.
+// cursor marks (animations started when a frame is drawn), keeps a bounded history of the
+// frames it received for the time-travel slider, and speaks a rate-limited summary in a polite
+// live region.
 
 const PITCH = 9; // px per message cell at full size: an 8 px cell and a 1 px gap
 const MIN_PITCH = 3; // a frame wider than the lane (before the first capacity report) shrinks
+const MAX_PITCH = 20; // a short window (a stream of a few messages) grows, up to 19 px cells
 const SUMMARY_EVERY_MS = 2000; // the live region speaks at most this often
+const SLIDE_MS = 350; // a cursor mark slides to its new place in this long
+const REDUCED_MOTION = window.matchMedia("(prefers-reduced-motion: reduce)");
 const NARROW_PX = 820; // below this board width the filters get rows of their own
 const LONG_FILTERS_CHARS = 48; // ... and so do filter lists longer than this
-const NUMBER_COLUMNS = [
-  "Last Delivered",
-  "Ack Floor",
-  "Outstanding Acks",
-  "Redelivered",
-  "Unprocessed",
-  "Waiting Pulls",
-];
+const NOWRAP_CHARS = 24; // a consumer name up to this long stays on one line in the table
+
+// The worker column: lines break only between counts ("3 workers:" / "2 running," / ...).
+function workerWords(text) {
+  const parts = String(text || "—").match(/[^,:]+[,:]?/g) || [];
+  return parts
+    .flatMap((p, i) => [i ? " " : null, h("span", { class: "fk-nowrap", text: p.trim() })])
+    .filter((x) => x !== null);
+}
 
 function h(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -46,6 +51,29 @@ function seconds(t) {
   return typeof t === "number" ? `${t.toFixed(1)} s` : "";
 }
 
+// A consumer paused on the server: the frame says until when (UTC, RFC 3339); the board shows
+// it in the learner's local time, 24-hour, with the date when it is not today.
+function localTime(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const time = d.toLocaleTimeString("en-GB", {
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
+  if (d.toDateString() === new Date().toDateString()) return time;
+  return `${d.toLocaleDateString("en-GB", { day: "numeric", month: "short" })} ${time}`;
+}
+
+function pausedWords(name, iso) {
+  const utc = `${String(iso).slice(0, 19).replace("T", " ")} UTC`;
+  return (
+    `${name} paused on the server until ${localTime(iso)} (your local time; ${utc}): ` +
+    "it delivers nothing to any worker until then, or until it is resumed"
+  );
+}
+
 const SVG = "http://www.w3.org/2000/svg";
 
 export class BoardView {
@@ -58,6 +86,7 @@ export class BoardView {
     this.history = [];
     this.viewing = null; // null: follow the newest frame; else an index into history
     this.legend = [];
+    this.columns = [];
     this.byCode = new Map();
     this.lanes = new Map(); // lane key -> {row, cells: [], ...}
     this.capacity = 0;
@@ -78,7 +107,8 @@ export class BoardView {
     this.lanesBox = h("div", { class: "fk-lanes" });
     this.hidden = h("div", { class: "fk-hidden" });
     this.table = h("table", { class: "fk-numbers" });
-    this.tableBox = h("div", { class: "fk-table-box" }, this.table);
+    this.staleNote = h("div", { class: "fk-stale-note", hidden: true });
+    this.tableBox = h("div", { class: "fk-table-box" }, this.staleNote, this.table);
     this.legendBox = h("div", { class: "fk-legend", role: "list", "aria-label": "Legend" });
     this.live = h("div", { class: "fk-sr-only", "aria-live": "polite", role: "status" });
     this.slider = h("input", {
@@ -167,13 +197,18 @@ export class BoardView {
   }
 
   layoutPitch(frame) {
-    const n = Math.max(1, frame.hi - frame.lo + 1);
+    // A full window has PITCH (capacity is counted in it); a shorter one gets larger cells,
+    // up to MAX_PITCH, so six messages are not a 54 px sliver. Focus rows fit too.
+    const focus = (frame.lanes || []).map((l) =>
+      l.focus && l.focus.cells ? l.focus.cells.length : 0,
+    );
+    const n = Math.max(1, frame.hi - frame.lo + 1, ...focus);
     const width = this.trackWidth() || n * PITCH;
-    const pitch = Math.max(MIN_PITCH, Math.min(PITCH, Math.floor((width + 1) / n)));
+    const pitch = Math.max(MIN_PITCH, Math.min(MAX_PITCH, Math.floor((width + 1) / n)));
     if (pitch !== this.pitch) {
       this.pitch = pitch;
       this.root.style.setProperty("--fk-pitch", `${pitch}px`);
-      this.placeMarks(frame);
+      this.placeMarks();
     }
   }
 
@@ -220,6 +255,21 @@ export class BoardView {
         { class: "fk-legend-item", role: "listitem" },
         h("b", { class: "fk-legend-count", text: "2", "aria-hidden": "true" }),
         h("span", { text: "delivered 2 times (kept after the ack)" }),
+      ),
+      h(
+        "span",
+        { class: "fk-legend-item", role: "listitem" },
+        // A placeholder, not a time: a made-up one would read like a real pause.
+        h("span", {
+          class: "fk-paused-badge",
+          "aria-hidden": "true",
+          text: "paused until HH:MM:SS",
+        }),
+        h("span", {
+          text:
+            "consumer paused on the server (js.pause_consumer): " +
+            "it delivers nothing until then (your local time)",
+        }),
       ),
     );
     // Cells drawn before the legend arrived get their classes now.
@@ -288,7 +338,9 @@ export class BoardView {
     const at = this.viewing === null ? n - 1 : this.viewing;
     const when = `t = ${seconds(frame.t)}`;
     if (this.mode === "replay") return `${when} · frame ${at + 1} of ${n}`;
-    return this.viewing === null ? `live · ${when}` : `${when} · frame ${at + 1} of ${n} (past)`;
+    if (this.viewing !== null) return `${when} · frame ${at + 1} of ${n} (past)`;
+    // The newest frame of a closed board is its last word, not a live one.
+    return (frame.status || {}).board === "closed" ? `closed · ${when}` : `live · ${when}`;
   }
 
   scrub(index) {
@@ -362,36 +414,56 @@ export class BoardView {
   drawHead(frame) {
     const head = frame.head || {};
     const status = frame.status || {};
+    const empty = !(frame.hi >= frame.lo);
     const parts = [
       h("strong", { text: frame.stream }),
       h("span", {
-        text:
-          frame.hi >= frame.lo
-            ? `messages ${fmt(frame.lo)}–${fmt(frame.hi)} drawn`
+        text: !empty
+          ? `messages ${fmt(frame.lo)}–${fmt(frame.hi)} drawn`
+          : head.last > 0
+            ? `no messages stored (the last was ${fmt(head.last)})`
             : "no messages yet",
       }),
-      h("span", { text: `first ${fmt(head.first)} · last ${fmt(head.last)}` }),
     ];
+    // An empty stream's "first 1 · last 0" would only puzzle: said once it stores some.
+    if (!empty)
+      parts.push(h("span", { text: `first ${fmt(head.first)} · last ${fmt(head.last)}` }));
     if (head.stored !== null && head.stored !== undefined)
       parts.push(h("span", { text: `${fmt(head.stored)} stored` }));
     if (head.api_calls !== undefined)
       parts.push(h("span", { text: `board API calls: ${fmt(head.api_calls)}` }));
     const conn = status.connection || "connected";
+    // A closed board follows nothing, whatever its client does: "connected" would read live.
+    const off = status.board === "closed" && conn === "connected";
     parts.push(
       h("span", {
-        class: `fk-badge fk-conn-${conn === "connected" ? "ok" : "bad"}`,
-        text: conn,
+        class: `fk-badge fk-conn-${off ? "off" : conn === "connected" ? "ok" : "bad"}`,
+        title: off ? "the client is still connected; this board stopped following" : null,
+        text: off ? "not following" : conn,
       }),
     );
     if (status.board && status.board !== "live")
       parts.push(h("span", { class: "fk-badge", text: `board ${status.board}` }));
     if (status.mode === "overload") parts.push(h("span", { class: "fk-badge", text: "overload" }));
-    if (head.cluster) {
-      const c = head.cluster;
-      const replicas = (c.replicas || [])
-        .map((r) => `${r.name} (${r.current ? "current" : "behind"}, lag ${fmt(r.lag)})`)
-        .join(", ");
-      parts.push(h("span", { text: `leader ${c.leader || "none"}; replicas ${replicas || "none"}` }));
+    // A clustered stream: its leader (or "no leader") and each other replica's state.
+    const c = head.cluster;
+    if (c) this.root.dataset.leader = c.leader || "";
+    else delete this.root.dataset.leader;
+    if (c) {
+      parts.push(
+        c.leader
+          ? h("span", { class: "fk-cluster", text: `leader ${c.leader}` })
+          : h("span", { class: "fk-badge fk-conn-bad", text: "no leader: publishes fail" }),
+      );
+      const replicas = (c.replicas || []).map((r) =>
+        r.offline
+          ? `${r.name} offline`
+          : r.current
+            ? `${r.name} current`
+            : `${r.name} behind (lag ${fmt(r.lag || 0)})`,
+      );
+      if (replicas.length)
+        parts.push(h("span", { class: "fk-cluster", text: `replicas: ${replicas.join(", ")}` }));
     }
     const line = [];
     parts.forEach((p, i) => {
@@ -461,11 +533,27 @@ export class BoardView {
       const note = laneData.note;
       lane.row.classList.toggle("fk-deleted", note === "deleted");
       lane.row.classList.toggle("fk-recreated", note === "recreated");
-      lane.row.setAttribute("aria-label", `consumer ${laneData.name}${note ? ` (${note})` : ""}`);
+      const until = laneData.paused_until || null;
+      lane.row.classList.toggle("fk-paused", Boolean(until));
+      lane.row.dataset.paused = until ? "true" : "false";
+      if (until) lane.row.dataset.pausedUntil = until;
+      else delete lane.row.dataset.pausedUntil;
+      lane.row.setAttribute(
+        "aria-label",
+        `consumer ${laneData.name}${note ? ` (${note})` : ""}` +
+          (until ? `, paused until ${localTime(until)}` : ""),
+      );
       lane.name.replaceChildren(
         ...[
           h("span", { class: "fk-name-text", text: laneData.name }),
           note ? h("span", { class: "fk-note", text: ` ${note}` }) : null,
+          until
+            ? h("span", {
+                class: "fk-paused-badge",
+                title: pausedWords(laneData.name, until),
+                text: `paused until ${localTime(until)}`,
+              })
+            : null,
         ].filter(Boolean),
       );
       lane.cells.setAttribute(
@@ -579,24 +667,28 @@ export class BoardView {
     this.positionMarks(lane);
   }
 
+  // The cells changed size (a resize, or one noticed only when the board scrolls back into
+  // view): the marks move with them at once; sliding is for cursors that moved.
   placeMarks() {
-    for (const lane of this.lanes.values()) this.positionMarks(lane);
+    for (const lane of this.lanes.values()) this.positionMarks(lane, false);
   }
 
-  positionMarks(lane) {
+  positionMarks(lane, animate = true) {
     const md = lane.markData;
     if (!md) return;
     const { data, lo, hi } = md;
     const pitch = this.pitch;
     const n = Math.max(0, hi - lo + 1);
     const right = n * pitch;
+    // Where the boundary after seq s is drawn now (clamped to the lane).
+    const xOf = (s) => Math.max(0, Math.min(right, (s - lo + 1) * pitch)) - 0.5;
     const put = (kind, seqAfter, label) => {
       const el = this.markEl(lane, kind, label);
       const x = (seqAfter - lo + 1) * pitch;
       const off = x < 0 ? "left" : x > right ? "right" : "";
       el.dataset.off = off;
       el.dataset.seq = String(seqAfter);
-      el.style.setProperty("--fk-x", `${Math.max(0, Math.min(right, x)) - 0.5}px`);
+      this.slide(el, seqAfter, xOf, animate);
       el.hidden = false;
     };
     if (!data) {
@@ -610,9 +702,40 @@ export class BoardView {
       put("start", data.start - 1, `${name}: starts at ${fmt(data.start)}`);
   }
 
+  // Put a mark on the boundary after seq and slide it there from the sequence it was on.
+  // The slide runs in sequences, drawn in the current layout (xOf): it goes from the old
+  // cursor's cell to the new one's even when the window or the cell size changed meanwhile,
+  // so a mark is never off the cells the learner sees. It starts when the frame is drawn: a
+  // CSS transition would start whenever the browser next styles the mark, and a board
+  // scrolled out of view (JupyterLab skips styling off-screen cells) would slide in from
+  // frames long gone.
+  slide(el, seq, xOf, animate = true) {
+    const x = xOf(seq);
+    const running = el.fkSlide;
+    let from = el.fkSeq;
+    if (running && running.playState === "running") {
+      const p = running.effect.getComputedTiming().progress || 0;
+      from = running.fkFrom + (running.fkTo - running.fkFrom) * p;
+      running.cancel();
+    }
+    el.fkSeq = seq;
+    el.fkSlide = null;
+    el.style.transform = `translateX(${x}px)`;
+    if (!animate || from === undefined || REDUCED_MOTION.matches) return;
+    const start = xOf(from);
+    if (Math.abs(start - x) < 0.5) return;
+    const anim = el.animate(
+      [{ transform: `translateX(${start}px)` }, { transform: `translateX(${x}px)` }],
+      { duration: SLIDE_MS, easing: "ease-out" },
+    );
+    anim.fkFrom = from;
+    anim.fkTo = seq;
+    el.fkSlide = anim;
+  }
+
   drawTable(frame) {
     const lanes = frame.lanes || [];
-    const cols = [...NUMBER_COLUMNS];
+    const cols = [...this.columns]; // the CLI's names, from Python (report.COLUMNS)
     for (const lane of lanes) {
       for (const k of Object.keys(lane.numbers || {})) if (!cols.includes(k)) cols.push(k);
     }
@@ -643,7 +766,8 @@ export class BoardView {
     const width = cols.length + 4 - (narrow ? 1 : 0);
     const rows = lanes.flatMap((lane) => {
       const numbers = lane.numbers || {};
-      const note = lane.note ? h("span", { class: "fk-note", text: ` (${lane.note})` }) : null;
+      const notes = [lane.note, lane.paused_until ? "paused" : null].filter(Boolean).join(", ");
+      const note = notes ? h("span", { class: "fk-note", text: ` (${notes})` }) : null;
       const list = lane.filters && lane.filters.length ? lane.filters : ["all subjects"];
       // One box per filter: lines break between filters, inside one only if it is too long.
       const filters = () =>
@@ -654,13 +778,18 @@ export class BoardView {
       const row = h(
         "tr",
         { class: lane.note === "deleted" ? "fk-deleted" : null },
-        h("th", { scope: "row" }, lane.name, note),
+        h(
+          "th",
+          { scope: "row", class: lane.name.length <= NOWRAP_CHARS ? "fk-nowrap" : null },
+          lane.name,
+          note,
+        ),
         narrow ? null : h("td", { class: "fk-filters" }, ...filters()),
         ...cols.map((c) =>
           h("td", { class: "fk-num", text: numbers[c] === undefined ? "" : fmt(numbers[c]) }),
         ),
         h("td", { class: "fk-lag" }, this.sparkline(lane.lag || [], lagMax, lane.name)),
-        h("td", { class: "fk-worker", text: lane.worker || "—" }),
+        h("td", { class: "fk-worker" }, ...workerWords(lane.worker)),
       );
       if (!narrow) return [row];
       row.classList.add("fk-has-filter-row");
@@ -673,6 +802,14 @@ export class BoardView {
     });
     this.tbody.replaceChildren(...rows);
     this.tableBox.hidden = !lanes.length;
+    // A closed board's numbers are its last reading: dimmed and said so (nothing updates
+    // Waiting Pulls, Unprocessed, ... any more).
+    const closed = (frame.status || {}).board === "closed";
+    this.tableBox.classList.toggle("fk-stale", closed);
+    this.staleNote.hidden = !closed;
+    this.staleNote.textContent = closed
+      ? `Numbers as of closing (t = ${seconds(frame.t)}): nothing updates them any more.`
+      : "";
   }
 
   sparkline(values, top, name) {
@@ -749,6 +886,7 @@ function render({ model, el }) {
     },
   });
   view.setLegend(model.get("legend"));
+  view.columns = model.get("columns") || [];
   view.receive(model.get("frame"));
   const onFrame = () => view.receive(model.get("frame"));
   const onLegend = () => view.setLegend(model.get("legend"));
@@ -765,6 +903,7 @@ function render({ model, el }) {
 export function mountPlayer(el, data) {
   const view = new BoardView(el, { mode: "replay", historyLimit: data.frames.length || 1 });
   view.setLegend(data.legend);
+  view.columns = data.columns || [];
   view.loadHistory(data.frames);
   view.scrub(data.frames.length - 1);
   return view;
