@@ -7,10 +7,14 @@
 #   make lab PYTHON=python3.12     another interpreter for .venv
 #   make lab INSTALLER=pip         build .venv with pip alone (default: uv when it can be had)
 #   make test PYTEST_ARGS="-x tests/test_server.py"
+#   make test JOBS=0               the suite in one process, one test at a time
 #   make wheelhouse                wheels for every platform into wheelhouse/ (for offline rooms)
 PYTHON    ?= python3
 INSTALLER ?= auto
 ARGS      ?=
+# pytest-xdist workers for `make test`. More than the cores: most tests wait on servers,
+# kernels and browsers rather than compute. JOBS=0 runs the suite serially.
+JOBS      ?= 4
 VENV      := .venv
 BIN       := $(VENV)/bin
 LAB_STAMP := $(VENV)/.fanout-kit-lab-installed
@@ -99,9 +103,10 @@ lab: $(LAB_STAMP)
 	@$(BIN)/fanout-kit lab $(ARGS)
 
 # Lint first (seconds), then a browser for the JupyterLab tests (found, or installed: see
-# tools/find_browser.py), then the suite.
+# tools/find_browser.py), then the suite on $(JOBS) parallel workers (how tests are spread
+# over them: tests/conftest.py).
 test: lint browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 # Lint: ruff, then mypy (strict, config in pyproject.toml) over the package.
 lint: $(STAMP)

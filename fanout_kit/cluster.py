@@ -2,7 +2,8 @@
 
 ``start_cluster(3)`` starts three ``nats-server`` nodes (``n1``, ``n2``, ``n3``) joined by routes,
 waits until JetStream has a meta leader (the node that places streams and consumers; before it
-exists every stream or consumer request times out), and gives back a :class:`Cluster` that can
+exists every stream or consumer request times out) that can place a replica on every node, and
+gives back a :class:`Cluster` that can
 find a stream's leader, SIGKILL a node and bring it back.
 
 No port is ever guessed. Every node picks its own client, monitoring and route ports (``-1``)
@@ -26,7 +27,10 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import BadRequestError
 
+from .connect import connect
 from .errors import FanoutKitError
 from .server import NatsServer, get_json, start_server
 from .validate import bad_type, bad_value, check_int, check_path, check_seconds, check_str
@@ -37,6 +41,8 @@ __all__ = ["Cluster", "ClusterNotReady", "ClusterStart", "start_cluster"]
 READY_TIMEOUT = 30.0
 MAX_NODES = 9
 _PLACEHOLDER_ROUTE = "nats://127.0.0.1:0"  # port 0: a connection there is always refused
+_PROBE_STREAM = "FANOUT_KIT_PLACEMENT_PROBE"
+_NO_PEERS = 10005  # "no suitable peers for placement"
 _OWNED_STORES: set[Path] = set()
 T = TypeVar("T")
 
@@ -213,6 +219,54 @@ class Cluster:
             ),
         )
 
+    async def _wait_placeable(self, limit: float) -> None:
+        """Wait until the meta leader places a stream on every node, then return.
+
+        The leader places a replica only on a node whose JetStream report (its statsz) it has
+        received, and that report may come after the meta group is current: on a busy machine
+        seconds later. Until then a stream with a replica per node is refused (10005, "no
+        suitable peers for placement, peer offline"). Nothing outside shows that report, so
+        this creates such a stream (in memory, no subjects a learner would use), retrying on
+        that refusal, and deletes it again.
+        """
+        seen: dict[str, str] = {}
+        client = await connect(self.urls, name="fanout-kit-cluster-probe")
+        try:
+            js = client.jetstream()
+            probe = StreamConfig(
+                name=_PROBE_STREAM,
+                subjects=[f"_fanout_kit.{self.name}.probe"],
+                num_replicas=len(self.nodes),
+                storage=StorageType.MEMORY,
+            )
+
+            async def placed() -> bool | None:
+                try:
+                    await js.add_stream(probe)
+                except BadRequestError as exc:
+                    if exc.err_code != _NO_PEERS:
+                        raise
+                    seen["meta leader"] = str(exc.description)
+                    return None
+                except TimeoutError:  # the request went unanswered: the leader is busy
+                    seen["meta leader"] = "no answer to a stream create"
+                    return None
+                return True
+
+            await _wait_or_explain(
+                placed,
+                limit,
+                seen,
+                lambda said: (
+                    f"Cluster {self.name} not ready: the meta leader could not place a stream "
+                    f"with {len(self.nodes)} replicas after {limit:g} s ({said or 'no answer'}). "
+                    "Pass a larger ready_timeout= on a busy machine."
+                ),
+            )
+            await js.delete_stream(_PROBE_STREAM)
+        finally:
+            await client.close()
+
     def kill(self, node: str) -> None:
         """SIGKILL ``node`` (a power cut: no goodbye to the cluster) and reap it.
 
@@ -286,6 +340,7 @@ async def _start(n: int, name: str, store_dir: str | Path | None, ready_timeout:
             others = [_route(p) for other, p in ports.items() if other != node]
             srv.extra_args = tuple(_node_flags(name, ports[node], others))
         await cluster.wait_ready(ready_timeout)
+        await cluster._wait_placeable(ready_timeout)
     except BaseException:
         await asyncio.shield(cluster.close())
         raise
@@ -323,15 +378,16 @@ def start_cluster(
     store_dir: str | Path | None = None,
     ready_timeout: float = READY_TIMEOUT,
 ) -> ClusterStart:
-    """Start an ``n``-node JetStream cluster on 127.0.0.1 and wait for its meta leader.
+    """Start an ``n``-node JetStream cluster on 127.0.0.1 and wait until its meta leader can
+    place a stream with ``n`` replicas.
 
     ``cluster = await start_cluster(3)`` (stop it with ``await cluster.close()``) or
     ``async with start_cluster(3) as cluster: ...``. Nodes are named ``n1``..``n<n>``.
     ``store_dir``: a folder for the nodes' stores (one subfolder each), kept afterwards; left
     out, a temporary one is made and removed by ``close()``. ``name``: the cluster name.
 
-    Raises :class:`ClusterNotReady` if no meta leader appears within ``ready_timeout``
-    seconds; whatever had started is stopped first, so no server is left behind.
+    Raises :class:`ClusterNotReady` if that takes longer than ``ready_timeout`` seconds;
+    whatever had started is stopped first, so no server is left behind.
     """
     check_int(n, "n", low=2, high=MAX_NODES, example="3 (an odd number: 3 or 5)")
     check_str(name, "name", example="'fanout-kit'")

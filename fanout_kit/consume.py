@@ -217,6 +217,10 @@ async def _pull(
             # nats.errors.TimeoutError usually, but nats-py 2.16 also raises the builtin
             # TimeoutError when the deadline runs out between its two pull requests.
             return True, pending
+        if not got:
+            # nats-py can also answer with an empty list: when the server's reply to the pull
+            # was a status (409 at max_ack_pending, 408) rather than messages. Nothing came.
+            return True, pending
         pending = got[-1].metadata.num_pending
         last_call = not pending or (limit is not None and len(seen) + len(got) >= limit)
         if ack:

@@ -250,6 +250,7 @@ class LagRecorder:
         self.started_at = time.time()
         self._t0 = time.monotonic()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def running(self) -> bool:
@@ -275,7 +276,7 @@ class LagRecorder:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
-        while True:
+        while not self._stopping:
             try:
                 await self.sample()
             except Exception as exc:  # a tick missed during an election is a gap, not a crash
@@ -301,9 +302,16 @@ class LagRecorder:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
+            # The flag as well as the cancel: on Python 3.11 a cancel that lands while a
+            # request's reply arrives is swallowed by asyncio.wait_for (inside nats-py), and
+            # the loop would sample on forever with stop() waiting for it.
+            self._stopping = True
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            try:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            finally:
+                self._stopping = False
 
     def plot(self, publishes: PublishRecord | None = None) -> LagPlot:
         """The figure of everything sampled so far; ``publishes`` adds its send rate."""

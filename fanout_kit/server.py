@@ -60,6 +60,7 @@ __all__ = [
 
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+_PORT_TAKEN = "address already in use"  # nats-server's words when it cannot listen on a port
 _RECORD = "server.json"
 _LOCK = ".fanout-kit.lock"
 
@@ -620,8 +621,12 @@ class NatsServer:
         Lessons use it to show what survives a restart (file storage) and what does not
         (memory storage). Clients reconnect on their own. After ``stop()`` the store is locked
         again first, so a restart never runs beside another server on the same store.
+
+        While the server was down, the system may have lent one of its ports to another
+        program's outgoing connection (ports come from the range the system hands out for
+        those); such connections are short, so the restart tries again until ``ready_timeout``.
         """
-        check_seconds(ready_timeout, "ready_timeout", "10")
+        limit = check_seconds(ready_timeout, "ready_timeout", "10")
         if self._ports is None:
             raise ServerStartError("restart() needs a server that has started once.")
         await self._terminate()
@@ -629,8 +634,16 @@ class NatsServer:
         if self._store_lock is None:
             _check_store_dir(self.store_dir)
             self._store_lock = await _lock_store(self.store_dir)
+        deadline = time.monotonic() + limit
         try:
-            await self._spawn(ready_timeout)
+            while True:
+                try:
+                    await self._spawn(max(deadline - time.monotonic(), 1.0))
+                    return
+                except ServerStartError as exc:
+                    if _PORT_TAKEN not in str(exc) or time.monotonic() >= deadline:
+                        raise
+                await asyncio.sleep(0.1)
         except BaseException:
             if not self.running:
                 _release_store(self)

@@ -2,12 +2,18 @@
 
 Tests that need a server of their own (restart, kill, config) start one with
 ``fanout_kit.start_server()`` and stop it themselves.
+
+`make test` runs the suite in parallel (pytest-xdist, ``-n``): each worker is a pytest process of
+its own, with its own session fixtures (server, cluster) and its own kit runtime folder (below),
+so tests on different workers share no server, store, port or folder. Tests marked ``slow`` are
+collected first, so the scheduler starts them before the short ones.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
+import os
+import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -16,11 +22,78 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from xdist.remote import Producer
+from xdist.scheduler import LoadScopeScheduling, Scheduling
 
 import fanout_kit
 from fanout_kit import progress, reset_streams
 from fanout_kit.checks import CheckResult
-from fanout_kit.server import NatsServer, get_json
+from fanout_kit.server import NatsServer
+
+_RUNTIME_ENV = "FANOUT_KIT_RUNTIME_DIR"
+_runtime_before: str | None = None
+_own_runtime: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """This pytest process keeps its kit servers' run folders in a runtime folder of its own.
+
+    The default (``$TMPDIR/fanout-kit-<uid>``) is shared by every run of the kit for this user:
+    parallel workers, another test run, a learner's lab. Tests that check "nothing is left
+    behind" compare that folder's listing before and after, so another process's server
+    appearing there in between must not be possible. Labs, kernels and nbval runs that tests
+    start inherit it through the environment."""
+    global _runtime_before, _own_runtime
+    _runtime_before = os.environ.get(_RUNTIME_ENV)
+    _own_runtime = tempfile.mkdtemp(prefix="fanout-kit-tests-runtime-")  # private: 0700
+    os.environ[_RUNTIME_ENV] = _own_runtime
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _own_runtime is not None:
+        shutil.rmtree(_own_runtime, ignore_errors=True)
+    if _runtime_before is None:
+        os.environ.pop(_RUNTIME_ENV, None)
+    else:
+        os.environ[_RUNTIME_ENV] = _runtime_before
+
+
+#: Modules whose tests share one costly module fixture (a lab and a browser): under xdist one
+#: worker runs each of them whole, instead of every worker starting its own.
+ONE_WORKER_MODULES = ("tests/test_board_browser.py",)
+
+
+class _OneTestOrOneModule(LoadScopeScheduling):
+    """xdist's scheduling, a test at a time in collection order, except that the tests of a
+    module in :data:`ONE_WORKER_MODULES` go to one worker together. (``--dist loadgroup`` with
+    an ``xdist_group`` mark would say the same, but pytest-xdist 3.8 cannot pass the group on
+    from a pytest 9.2 worker: it is silently ignored.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return module if module in ONE_WORKER_MODULES else nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> Scheduling | None:
+    """``-n N`` (xdist's default ``--dist load``): the scheduling above; other ``--dist`` modes
+    are xdist's own."""
+    if config.getvalue("dist") != "load":
+        return None
+    config.option.loadscopereorder = False  # keep the slow-first collection order (below)
+    return _OneTestOrOneModule(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow(seconds)`` first, the longest first, then the rest in their usual
+    order: xdist hands tests out in collection order, so a long test started last would keep
+    one worker busy after all the others are done."""
+
+    def seconds(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("slow")
+        return float(mark.args[0]) if mark and mark.args else 0.0
+
+    items.sort(key=seconds, reverse=True)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +112,7 @@ async def nc(server: NatsServer) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-async def js(nc: Client):
+async def js(nc: Client) -> JetStreamContext:
     return nc.jetstream()
 
 
@@ -74,7 +147,7 @@ async def fresh_stream(
 
 
 @pytest.fixture(autouse=True)
-def _own_progress_file(tmp_path: Path) -> Iterator[Path]:
+def _own_progress_file(tmp_path: Path) -> Iterator[Path | None]:
     """Each test records check results in a file of its own, so every test's hint ladder
     starts at the first rung and no test reads another's progress. In this process only: the
     notebooks and labs a test starts find their own (nbval: none, so its runs are alike)."""
@@ -121,67 +194,22 @@ def assert_wrong(result: CheckResult, phrases: Iterable[str]) -> None:
             assert "reveal=True" in result.message, result.message
 
 
-# A 3-node JetStream cluster on loopback, for lesson 11's checker (started once, when a test
-# first asks for it).
+# A 3-node JetStream cluster on loopback, for lesson 11's checker (started once per worker, when
+# a test first asks for it). The kit's start_cluster: every node picks its own ports.
 CLUSTER_NAMES = ("n1", "n2", "n3")
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-async def _start_cluster(store: str) -> list[NatsServer]:
-    ports = _free_ports(len(CLUSTER_NAMES))
-    servers: list[NatsServer] = []
-    try:
-        for name, port in zip(CLUSTER_NAMES, ports, strict=True):
-            routes = ",".join(f"nats://127.0.0.1:{p}" for p in ports if p != port)
-            servers.append(
-                await fanout_kit.start_server(
-                    name=name,
-                    store_dir=f"{store}/{name}",
-                    extra_args=[
-                        "--cluster_name",
-                        "fanout-kit-tests",
-                        "--cluster",
-                        f"nats://127.0.0.1:{port}",
-                        "--routes",
-                        routes,
-                    ],
-                )
-            )
-        deadline = time.monotonic() + 20
-        while True:
-            for srv in servers:
-                meta = (await get_json(srv.monitoring_url + "/jsz")).get("meta_cluster", {})
-                peers = meta.get("replicas") or []
-                if meta.get("leader") == srv.name and len(peers) == 2:
-                    if all(p.get("current") for p in peers):
-                        return servers
-            if time.monotonic() > deadline:
-                raise AssertionError("the 3-node cluster elected no JetStream meta leader in 20 s")
-            await asyncio.sleep(0.05)
-    except BaseException:
-        for srv in servers:
-            await srv.stop()
-        raise
 
 
 @pytest.fixture(scope="session")
 def cluster_nodes() -> Iterator[list[NatsServer]]:
-    with tempfile.TemporaryDirectory(prefix="fanout-kit-cluster-") as store:
-        servers = asyncio.run(_start_cluster(store))
-        try:
-            yield servers
-        finally:
-            for srv in servers:
-                asyncio.run(srv.stop())
+    async def start() -> fanout_kit.Cluster:
+        return await fanout_kit.start_cluster(len(CLUSTER_NAMES), name="fanout-kit-tests")
+
+    cluster = asyncio.run(start())
+    try:
+        assert tuple(cluster.nodes) == CLUSTER_NAMES
+        yield list(cluster.nodes.values())
+    finally:
+        asyncio.run(cluster.close())
 
 
 @pytest.fixture

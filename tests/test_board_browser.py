@@ -26,7 +26,9 @@ from .board_frames import expected_cells, make_frame
 from .browser import ARTIFACTS, FLAGS, open_notebook, require_chromium
 from .labutil import start_browser_lab
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+# One lab and one browser for the whole module (the `board` fixture): one xdist worker runs it all
+# (tests/conftest.py: ONE_WORKER_MODULES).
+pytestmark = [pytest.mark.browser, pytest.mark.slow(60), pytest.mark.timeout(600)]
 
 NOTEBOOK = "board-synthetic.ipynb"
 FRAMES_SOURCE = (Path(__file__).resolve().parent / "board_frames.py").read_text()

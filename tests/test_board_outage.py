@@ -23,7 +23,7 @@ from .test_board_truth import check_cells, check_numbers, fetch
 OUTAGE = 20.0
 """Seconds the server stays down (longer than nats-py's default reconnect budget of ~15 s)."""
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.slow(25), pytest.mark.timeout(180)]
 
 
 async def test_outage_and_return(tmp_path: Path) -> None:

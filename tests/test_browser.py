@@ -7,7 +7,7 @@ import pytest
 from .browser import ARTIFACTS, chromium_page, open_notebook, run_all, wait_until_idle_after_run
 from .labutil import start_browser_lab
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow(15), pytest.mark.timeout(300)]
 
 
 def test_welcome_lesson_runs_in_a_real_browser(tmp_path) -> None:

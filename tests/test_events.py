@@ -32,6 +32,8 @@ from fanout_kit.events import (
 )
 from fanout_kit.topology import ensure_stream, reset_streams
 
+from .kernels import start_kernel
+
 # --------------------------------------------------------------------- generator
 
 
@@ -411,9 +413,7 @@ def test_outside_a_notebook_nothing_is_imported_or_drawn(monkeypatch) -> None:
 
 def _run_in_kernel(code: str) -> list[dict[str, Any]]:
     """Run ``code`` in a fresh IPython kernel; return its iopub messages."""
-    import jupyter_client
-
-    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3")
+    km, kc = start_kernel()
     messages: list[dict[str, Any]] = []
     try:
         reply = kc.execute_interactive(code, output_hook=messages.append, timeout=120)

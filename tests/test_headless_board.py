@@ -9,6 +9,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
+from .kernels import ipc_kernel_manager
+
 
 def _board_frame(nb: nbformat.NotebookNode) -> dict[str, Any]:
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
@@ -54,7 +56,7 @@ def test_saved_notebook_shows_the_board_after_settle(server, tmp_path) -> None:
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
         },
     )
-    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    NotebookClient(nb, timeout=120, km=ipc_kernel_manager(kernel_name="python3")).execute()
     frame = _board_frame(nb)
     assert frame["head"]["last"] == 7 and frame["stream_lane"] == "sssssss"
     (reader,) = frame["lanes"]

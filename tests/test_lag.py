@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import re
 from pathlib import Path
 
@@ -91,22 +91,61 @@ async def test_a_slow_tick_skips_the_ticks_it_missed(
     of back-to-back samples catching up: their rates over milliseconds would be fiction."""
     await fresh_stream(js, STREAM, ("lag.>",))
     await js.add_consumer(STREAM, ConsumerConfig(durable_name="c"))
-    recorder = LagRecorder(js, STREAM, interval=0.05)
+    interval = 0.05
+    recorder = LagRecorder(js, STREAM, interval=interval)
     real = recorder.sample
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []  # when each sample began (the loop's clock)
+    slow_ended: list[float] = []
 
     async def sample() -> object:
-        if len(recorder.samples) == 1:
-            await asyncio.sleep(0.5)  # ten intervals
-        return await real()
+        starts.append(loop.time())
+        if len(starts) != 2:
+            return await real()
+        await asyncio.sleep(0.5)  # ten intervals
+        result = await real()
+        slow_ended.append(loop.time())
+        return result
 
     monkeypatch.setattr(recorder, "sample", sample)
     await recorder.start()
     try:
-        await wait_for(lambda: len(recorder.samples) >= 4, 20, "four samples")
+        await wait_for(lambda: len(starts) >= 5, 20, "three samples after the slow one")
     finally:
         await recorder.stop()
-    gaps = [b.t - a.t for a, b in itertools.pairwise(recorder.samples[1:])]
-    assert min(gaps) >= 0.04, f"samples back to back after the slow one: {gaps}"
+    # Catching up, the ticks it missed would start at once when it ends, back to back. Skipped,
+    # the next one is due a whole interval after it ends, each later one an interval after
+    # that (a busy machine only starts them later: a sleep never ends early).
+    after = [start - slow_ended[0] for start in starts[2:5]]
+    due = [(n + 1) * interval for n in range(3)]
+    early = 0.001  # the event loop runs a timer up to its clock resolution early
+    assert all(a >= d - early for a, d in zip(after, due, strict=True)), (
+        f"samples after the slow one started {after} s after it ended; due at {due}"
+    )
+
+
+@pytest.mark.timeout(60)  # the bug this guards against hangs stop() for good
+async def test_stop_ends_the_loop_even_when_a_sample_swallows_the_cancel(
+    js: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Python 3.11, asyncio.wait_for (inside nats-py's requests) swallows a cancel that lands
+    as the reply arrives; stop() must still end the loop rather than wait for it forever."""
+    await fresh_stream(js, STREAM, ("lag.>",))
+    recorder = LagRecorder(js, STREAM, interval=0.05)
+    real = recorder.sample
+    sampling = asyncio.Event()
+
+    async def sample() -> object:
+        sampling.set()
+        with contextlib.suppress(asyncio.CancelledError):  # as wait_for does then
+            await asyncio.sleep(60)  # a request in flight, until the cancel
+        return await real()
+
+    monkeypatch.setattr(recorder, "sample", sample)
+    await recorder.start()
+    await asyncio.wait_for(sampling.wait(), 20)
+    await asyncio.wait_for(recorder.stop(), 20)
+    assert not recorder.running and len(recorder.samples) == 1
 
 
 async def test_more_than_one_page_of_consumers(js: JetStreamContext) -> None:

@@ -1,10 +1,10 @@
-"""The lessons and the experiments notebooks: strict nbval re-runs, three times in a row, in
-different orders, on one server.
+"""The lessons and the experiments notebooks: strict nbval re-runs in three orders (in order,
+reversed, shuffled), each on a server of its own.
 
 Each run re-executes every committed notebook (the numbered lessons and
 notebooks/experiments/) and compares its outputs with the saved ones (after
-notebooks/sanitize.cfg), so a notebook that depends on leftovers from an earlier run or from
-another notebook fails here. Static checks keep most cells compared, every notebook opening
+notebooks/sanitize.cfg), so a notebook that depends on another having run before it (or not)
+fails here. Static checks keep most cells compared, every notebook opening
 with its learning objectives and every lesson's exercise paired with a solution file.
 """
 
@@ -95,30 +95,42 @@ def _nbval(paths: list[Path], env: dict[str, str]) -> subprocess.CompletedProces
         f"--nbval-sanitize-with={NOTEBOOKS / 'sanitize.cfg'}",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "tests.kernels",  # kernels on Unix sockets: no TCP port another process can take
         "-q",
         *map(str, paths),
     ]
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
 
 
-@pytest.mark.timeout(2400)
-def test_nbval_strict_three_runs_any_order() -> None:
-    """Three strict nbval runs on one shared server: in order, reversed, shuffled (seed 7);
-    the experiments notebooks with the lessons."""
-    orders = [
-        list(ALL),
-        list(reversed(ALL)),
-        random.Random(7).sample(ALL, len(ALL)),
-    ]
-    server = asyncio.run(fanout_kit.start_server(name="fanout-kit-nbval"))
+ORDERS = {
+    "in-order": list(ALL),
+    "reversed": list(reversed(ALL)),
+    "shuffled": random.Random(7).sample(ALL, len(ALL)),
+}
+"""Three orders, so no notebook can lean on another having run before it, or after it."""
+
+
+@pytest.mark.slow(150)
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("order", ORDERS)
+def test_nbval_strict_in_any_order(order: str) -> None:
+    """A strict nbval run of every notebook (the experiments with the lessons) in one order,
+    all on one server of its own: each notebook finds the leftovers of those before it.
+
+    The three orders are independent of each other (a server each), so `make test` runs them
+    side by side on parallel workers."""
+    paths = ORDERS[order]
+    server = asyncio.run(fanout_kit.start_server(name=f"fanout-kit-nbval-{order}"))
     try:
         env = {**os.environ, "NATS_URL": server.url, "NATS_MONITOR_URL": server.monitoring_url}
-        for run, order in enumerate(orders, start=1):
-            result = _nbval(order, env)
-            assert result.returncode == 0, (
-                f"nbval run {run} ({[p.stem for p in order]}) failed:\n"
-                + result.stdout[-12000:]
-                + result.stderr[-3000:]
-            )
+        for name in [n for n in env if n.startswith("PYTEST_XDIST_")]:
+            del env[name]  # a pytest run of its own, not one of our xdist workers
+        result = _nbval(paths, env)
+        assert result.returncode == 0, (
+            f"nbval run {order} ({[p.stem for p in paths]}) failed:\n"
+            + result.stdout[-12000:]
+            + result.stderr[-3000:]
+        )
     finally:
         asyncio.run(server.stop())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -30,6 +32,7 @@ from fanout_kit.server import (
 )
 
 from .conftest import async_wait_until, wait_until
+from .kernels import start_kernel
 
 
 async def test_start_reports_urls_version_and_is_ready() -> None:
@@ -84,6 +87,30 @@ async def test_restart_keeps_ports_and_file_storage_loses_memory_storage() -> No
         with pytest.raises(NotFoundError):  # a memory stream does not survive at all
             await js.stream_info("GONE")
         await nc.close()
+
+
+async def test_restart_waits_while_another_program_holds_a_port_of_its_own() -> None:
+    """While a server is down, the system may lend its port to another program's outgoing
+    connection (a few milliseconds, usually): restart() tries again until it is free."""
+    async with await start_server() as server:
+        url = server.url
+        server.kill()
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        holder.listen()
+
+        async def free_once_refused() -> None:
+            said = lambda: server.log_path.read_text(errors="replace")  # noqa: E731
+            await fanout_kit.wait_for(lambda: "address already in use" in said(), 20, "refusal")
+            holder.close()
+
+        freeing = asyncio.create_task(free_once_refused())
+        try:
+            await server.restart(ready_timeout=30)
+            await freeing
+        finally:
+            holder.close()
+        assert server.running and server.url == url
 
 
 async def test_given_store_dir_is_kept(tmp_path: Path) -> None:
@@ -210,10 +237,8 @@ async def test_a_leftover_from_a_crash_is_reaped_and_strangers_are_not() -> None
 
 def test_sigkill_of_a_jupyter_kernel_leaves_no_server(monkeypatch) -> None:
     """The learner's case: the kernel's private server dies when the kernel is killed."""
-    import jupyter_client
-
     monkeypatch.delenv("NATS_URL", raising=False)
-    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3")
+    km, kc = start_kernel()
     try:
         out: list[str] = []
         kc.execute_interactive(
@@ -333,6 +358,19 @@ async def test_an_own_runtime_folder_from_older_versions_is_made_private(own_run
     own_runtime.chmod(0o755)
     assert runtime_dir() == own_runtime
     assert stat.S_IMODE(own_runtime.stat().st_mode) == 0o700
+
+
+async def test_without_the_override_servers_run_in_a_private_folder_per_user(
+    tmp_path, monkeypatch
+) -> None:
+    """The default a learner gets (the suite itself runs with FANOUT_KIT_RUNTIME_DIR set: see
+    tests/conftest.py)."""
+    monkeypatch.delenv("FANOUT_KIT_RUNTIME_DIR")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    async with await start_server() as server:
+        assert server.run_dir.parent == tmp_path / f"fanout-kit-{os.getuid()}"
+        assert stat.S_IMODE(server.run_dir.parent.stat().st_mode) == 0o700
+    assert list((tmp_path / f"fanout-kit-{os.getuid()}").iterdir()) == []
 
 
 # --------------------------------------------------------------------- other systems

@@ -14,7 +14,7 @@ import pytest
 
 from .labutil import ROOT
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow(20), pytest.mark.timeout(300)]
 
 
 def _checkout_copy(dest: Path) -> None:
