@@ -1,5 +1,5 @@
-"""The lessons and the experiments notebooks: strict nbval re-runs in three orders (in order,
-reversed, shuffled), each on a server of its own.
+"""The lessons and the experiments notebooks: strict nbval re-runs in order, reversed and
+shuffled (each notebook twice on one server), three servers side by side.
 
 Each run re-executes every committed notebook (the numbered lessons and
 notebooks/experiments/) and compares its outputs with the saved ones (after
@@ -103,34 +103,45 @@ def _nbval(paths: list[Path], env: dict[str, str]) -> subprocess.CompletedProces
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
 
 
-ORDERS = {
-    "in-order": list(ALL),
-    "reversed": list(reversed(ALL)),
-    "shuffled": random.Random(7).sample(ALL, len(ALL)),
+_HALVES = (ALL[0::2], ALL[1::2])
+ORDERS: dict[str, list[list[Path]]] = {
+    "in-order": [list(ALL)],
+    **{
+        f"half-{i + 1}-reversed-then-shuffled": [
+            list(reversed(half)),
+            random.Random(7 + i).sample(half, len(half)),
+        ]
+        for i, half in enumerate(_HALVES)
+    },
 }
-"""Three orders, so no notebook can lean on another having run before it, or after it."""
+"""Each entry: nbval runs one after another on one server of its own. In order is the
+learner's path. Each half of the notebooks (every other one) runs reversed, then again shuffled,
+on the same server: so no notebook can lean on another having run before it or after it, and
+every notebook runs a second time on a server where it already ran (a learner who runs a lesson
+again). The three entries take about as long each, so parallel workers finish together."""
 
 
 @pytest.mark.slow(150)
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("order", ORDERS)
 def test_nbval_strict_in_any_order(order: str) -> None:
-    """A strict nbval run of every notebook (the experiments with the lessons) in one order,
-    all on one server of its own: each notebook finds the leftovers of those before it.
+    """Strict nbval runs of the notebooks (the experiments with the lessons) in the orders of
+    ``order``, all on one server of its own: each notebook finds the leftovers of those before
+    it, its own included.
 
-    The three orders are independent of each other (a server each), so `make test` runs them
+    The three entries are independent of each other (a server each), so `make test` runs them
     side by side on parallel workers."""
-    paths = ORDERS[order]
     server = asyncio.run(fanout_kit.start_server(name=f"fanout-kit-nbval-{order}"))
     try:
         env = {**os.environ, "NATS_URL": server.url, "NATS_MONITOR_URL": server.monitoring_url}
         for name in [n for n in env if n.startswith("PYTEST_XDIST_")]:
             del env[name]  # a pytest run of its own, not one of our xdist workers
-        result = _nbval(paths, env)
-        assert result.returncode == 0, (
-            f"nbval run {order} ({[p.stem for p in paths]}) failed:\n"
-            + result.stdout[-12000:]
-            + result.stderr[-3000:]
-        )
+        for i, paths in enumerate(ORDERS[order], start=1):
+            result = _nbval(paths, env)
+            assert result.returncode == 0, (
+                f"nbval run {order}, pass {i} ({[p.stem for p in paths]}) failed:\n"
+                + result.stdout[-12000:]
+                + result.stderr[-3000:]
+            )
     finally:
         asyncio.run(server.stop())
