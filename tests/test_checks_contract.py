@@ -395,3 +395,29 @@ async def test_a_learner_function_that_hangs_is_stopped_where_it_waits(
     assert "after 0.5 s" in result.message, result.message
     waits_at = "await asyncio.sleep(3600)" if inspect.iscoroutinefunction(solution) else "wait(60)"
     assert waits_at in result.message, result.message
+
+
+def test_a_plain_function_that_returns_after_its_check_ended_leaves_no_thread_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A learner's plain function that outlives its check (timed out, and the script's event
+    loop closed since) returns into nothing: no 'Event loop is closed' from its thread."""
+    release = threading.Event()
+    errors: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+
+    def slow() -> int:
+        release.wait(30)
+        return 1
+
+    async def check() -> None:
+        with pytest.raises(learner.LearnerTimedOut):
+            await learner.call_learner(slow, timeout=0.05)
+
+    asyncio.run(check())  # the loop is closed when this returns
+    threads = [t for t in threading.enumerate() if t.name == "learner-slow"]
+    assert threads, "the learner's thread should still be waiting"
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []

@@ -10,6 +10,7 @@ a wrong answer naming the exception and the line of the learner's own code it ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import linecache
@@ -157,13 +158,19 @@ def _start_in_thread(
         else:
             future.set_result(value)
 
+    def hand_over(value: Any, exc: BaseException | None) -> None:
+        # A function that returns after its check gave up on it (timed out) may find the
+        # check's event loop closed (a script's asyncio.run ended): nobody waits for it then.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, value, exc)
+
     def target() -> None:
         try:
             value = context.run(fn, *args, **kwargs)
         except BaseException as exc:  # handed to the loop, re-raised there
-            loop.call_soon_threadsafe(settle, None, exc)
+            hand_over(None, exc)
         else:
-            loop.call_soon_threadsafe(settle, value, None)
+            hand_over(value, None)
 
     thread = threading.Thread(target=target, daemon=True, name=f"learner-{learner_name(fn)}")
     thread.start()
