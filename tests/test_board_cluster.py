@@ -14,6 +14,7 @@ from fanout_kit.board import Board
 from fanout_kit.cluster import Cluster, start_cluster
 
 from .conftest import async_wait_until
+from .test_board import server_numbers
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -41,17 +42,6 @@ async def publish_when_led(js: Any, n: int, start: int) -> None:
                 continue
         else:
             raise AssertionError(f"publish {i} never acked")
-
-
-async def consumer_numbers(js: Any, name: str) -> dict[str, int]:
-    ci = await js.consumer_info("R3", name)
-    return {
-        "delivered": ci.delivered.stream_seq,
-        "ack_floor": ci.ack_floor.stream_seq,
-        "num_pending": ci.num_pending,
-        "num_ack_pending": ci.num_ack_pending,
-        "num_redelivered": ci.num_redelivered,
-    }
 
 
 async def board_client(cluster: Cluster, first: str) -> Client:
@@ -125,7 +115,7 @@ async def test_the_board_shows_the_leader_says_no_leader_and_survives_a_failover
             snap = await board.settle(timeout=30)
             for name in ("all", "odd"):
                 got = {k: snap[name][k] for k in KEYS}
-                assert got == await consumer_numbers(js, name), name
+                assert got == await server_numbers(js, "R3", name), name
             cells = board.cells()
             assert set(cells["odd"].values()) <= {"not matching the filter", "not yet delivered"}
             assert all(
