@@ -14,11 +14,10 @@ from fanout_kit.board import Board
 from fanout_kit.cluster import Cluster, start_cluster
 
 from .conftest import async_wait_until
-from .test_board import server_numbers
+from .test_board import KEYS, server_numbers
 
 pytestmark = pytest.mark.timeout(300)
 
-KEYS = ("delivered", "ack_floor", "num_pending", "num_ack_pending", "num_redelivered")
 ELECTION = 60.0  # a deadline, not a threshold: an election takes ~6 s, longer on a busy machine
 
 
